@@ -1,0 +1,52 @@
+/*
+ * ttp_conf: the TTP daemon's configuration, read and validated whole at
+ * start (ttpd -n checks it and exits).  See ttp/ttpd.conf.sample.
+ */
+#ifndef TTP_CONF_H
+#define TTP_CONF_H
+
+#include <stddef.h>
+
+#include "kafka.h"
+
+#define TTP_CONF_KAFKA_MAX 64
+
+struct ttp_conf_kv {
+        char *key;
+        char *value;
+};
+
+struct ttp_conf {
+        /* librdkafka properties, passed through unchanged (kafka.X). */
+        struct ttp_conf_kv kafka[TTP_CONF_KAFKA_MAX];
+        size_t kafka_count;
+        char *topic_prefix;
+        struct kafka_topics topics;
+        char *group_id;
+
+        char *db_host;
+        unsigned db_port;
+        char *db_socket;
+        char *db_user;
+        char *db_password; /* secret: read from db_password_file */
+        char *db_name;
+        unsigned db_connect_timeout;
+
+        char *store_root;
+        unsigned nonce_ttl;
+
+        char *pid_file;
+        char *log_file;
+        char *state_file;
+        unsigned state_interval;
+};
+
+/*
+ * Load and validate `path`.  On error -1 with a message naming the file
+ * and line.  On success `conf` owns its strings: ttp_conf_fini frees them.
+ */
+int ttp_conf_load(struct ttp_conf *conf, const char *path, char *err,
+                  size_t errlen);
+void ttp_conf_fini(struct ttp_conf *conf);
+
+#endif

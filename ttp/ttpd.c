@@ -1,0 +1,484 @@
+/*
+ * tds-ttpd: the TDS trusted third party daemon.
+ *
+ * It consumes client requests from <prefix>.requests, keeps its state in
+ * MariaDB and publishes replies to <prefix>.replies.  This file holds the
+ * process: options, configuration, pid file, signals, the connections and
+ * the consume loop.  The protocol engine (../shared/PROTOCOL.md) plugs
+ * into ttpd_handle_message().
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <librdkafka/rdkafka.h>
+#include <mysql.h>
+
+#include "db.h"
+#include "health.h"
+#include "kafka.h"
+#include "log.h"
+#include "ttp_conf.h"
+
+#define TTPD_DEFAULT_CONF "/etc/tds/ttpd.conf"
+
+static volatile sig_atomic_t ttpd_quit;
+
+struct ttpd {
+        struct ttp_conf conf;
+        struct db *db;
+        rd_kafka_t *consumer;
+        rd_kafka_t *producer;
+        struct health health;
+        int pid_fd;
+        int warned_unprocessed;
+};
+
+static void ttpd_on_signal(int sig)
+{
+        (void)sig;
+        ttpd_quit = 1;
+}
+
+static void usage(FILE *out)
+{
+        fprintf(out,
+                "usage: tds-ttpd [-dhnvV] [-f config]\n"
+                "\n"
+                "  -d         stay in the foreground and log to stderr\n"
+                "  -f config  configuration file (default %s)\n"
+                "  -n         check the configuration, print "
+                "\"configuration OK\", exit\n"
+                "  -v         more verbose logging (repeat for librdkafka "
+                "debug)\n"
+                "  -V         print the version and exit\n"
+                "  -h         this help\n"
+                "\n"
+                "Exit status: 0 on clean shutdown (SIGTERM/SIGINT), 1 on a "
+                "fatal error,\n2 on a usage or configuration error.\n",
+                TTPD_DEFAULT_CONF);
+}
+
+/*
+ * The pid file doubles as a lock: a second daemon on the same file
+ * refuses to start instead of stealing the first one's consumer group.
+ */
+static int pidfile_open(const char *path, char *err, size_t errlen)
+{
+        char buf[32];
+        int fd;
+        int len;
+
+        if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) == -1) {
+                snprintf(err, errlen, "%s: %s", path, strerror(errno));
+                return -1;
+        }
+        if (lockf(fd, F_TLOCK, 0) == -1) {
+                ssize_t n = read(fd, buf, sizeof(buf) - 1);
+                buf[n > 0 ? n : 0] = '\0';
+                buf[strcspn(buf, "\n")] = '\0';
+                snprintf(err, errlen, "%s: already running (pid %s)", path,
+                         buf[0] ? buf : "?");
+                close(fd);
+                return -1;
+        }
+        len = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+        if (ftruncate(fd, 0) == -1 || write(fd, buf, (size_t)len) != len) {
+                snprintf(err, errlen, "%s: %s", path, strerror(errno));
+                close(fd);
+                return -1;
+        }
+        return fd;
+}
+
+static void kafka_on_error(rd_kafka_t *rk, int err, const char *reason,
+                           void *opaque)
+{
+        struct ttpd *d = opaque;
+
+        (void)rk;
+        snprintf(d->health.kafka_error, sizeof(d->health.kafka_error), "%s: %s",
+                 rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+        if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN ||
+            err == RD_KAFKA_RESP_ERR__FATAL)
+                d->health.kafka_ok = 0;
+        /* Transport errors already reached the log through log_cb. */
+        if (err == RD_KAFKA_RESP_ERR__FATAL)
+                log_warnx("kafka: fatal: %s", reason);
+}
+
+static void kafka_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                               rd_kafka_topic_partition_list_t *parts,
+                               void *opaque)
+{
+        struct ttpd *d = opaque;
+        rd_kafka_error_t *error = NULL;
+        rd_kafka_resp_err_t ret = RD_KAFKA_RESP_ERR_NO_ERROR;
+        const char *protocol = rd_kafka_rebalance_protocol(rk);
+        int cooperative = protocol != NULL && !strcmp(protocol, "COOPERATIVE");
+
+        switch (err) {
+        case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+                log_info("kafka: assigned %d partition(s)", parts->cnt);
+                if (cooperative)
+                        error = rd_kafka_incremental_assign(rk, parts);
+                else
+                        ret = rd_kafka_assign(rk, parts);
+                d->health.assigned_partitions =
+                    cooperative ? d->health.assigned_partitions + parts->cnt
+                                : parts->cnt;
+                break;
+        case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
+                log_info("kafka: revoked %d partition(s)", parts->cnt);
+                if (cooperative) {
+                        error = rd_kafka_incremental_unassign(rk, parts);
+                        d->health.assigned_partitions -= parts->cnt;
+                } else {
+                        ret = rd_kafka_assign(rk, NULL);
+                        d->health.assigned_partitions = 0;
+                }
+                break;
+        default:
+                log_warnx("kafka: rebalance failed: %s", rd_kafka_err2str(err));
+                rd_kafka_assign(rk, NULL);
+                d->health.assigned_partitions = 0;
+                break;
+        }
+        if (error != NULL) {
+                log_warnx("kafka: incremental assignment: %s",
+                          rd_kafka_error_string(error));
+                rd_kafka_error_destroy(error);
+        } else if (ret != RD_KAFKA_RESP_ERR_NO_ERROR) {
+                log_warnx("kafka: assignment: %s", rd_kafka_err2str(ret));
+        }
+}
+
+static rd_kafka_conf_t *kafka_conf_build(struct ttpd *d, int consumer,
+                                         char *err, size_t errlen)
+{
+        const struct ttp_conf *c = &d->conf;
+        rd_kafka_conf_t *kc = rd_kafka_conf_new();
+
+        /* Our defaults first, so the operator's kafka.* lines win. */
+        if (consumer) {
+                if (kafka_conf_set(kc, "group.id", c->group_id, err, errlen) ||
+                    kafka_conf_set(kc, "enable.auto.commit", "false", err,
+                                   errlen) ||
+                    kafka_conf_set(kc, "enable.auto.offset.store", "false", err,
+                                   errlen) ||
+                    /* An offset that fell out of the log is an alarm,
+                     * never a silent skip. */
+                    kafka_conf_set(kc, "auto.offset.reset", "error", err,
+                                   errlen))
+                        goto fail;
+        } else {
+                if (kafka_conf_set(kc, "enable.idempotence", "true", err,
+                                   errlen) ||
+                    kafka_conf_set(kc, "partitioner", "murmur2_random", err,
+                                   errlen))
+                        goto fail;
+        }
+        if (log_get_verbose() > 1 &&
+            kafka_conf_set(kc, "debug", consumer ? "consumer,cgrp" : "msg", err,
+                           errlen))
+                goto fail;
+        for (size_t i = 0; i < c->kafka_count; i++)
+                if (kafka_conf_set(kc, c->kafka[i].key, c->kafka[i].value, err,
+                                   errlen))
+                        goto fail;
+        rd_kafka_conf_set_opaque(kc, d);
+        rd_kafka_conf_set_error_cb(kc, kafka_on_error);
+        kafka_conf_log_to_tds(kc);
+        if (consumer)
+                rd_kafka_conf_set_rebalance_cb(kc, kafka_on_rebalance);
+        return kc;
+fail:
+        rd_kafka_conf_destroy(kc);
+        return NULL;
+}
+
+static int kafka_open(struct ttpd *d, char *err, size_t errlen)
+{
+        rd_kafka_conf_t *kc;
+        rd_kafka_topic_partition_list_t *topics = NULL;
+        rd_kafka_resp_err_t kerr;
+        char kerrstr[512];
+        int ret = -1;
+
+        if ((kc = kafka_conf_build(d, 1, err, errlen)) == NULL)
+                goto done;
+        d->consumer =
+            rd_kafka_new(RD_KAFKA_CONSUMER, kc, kerrstr, sizeof(kerrstr));
+        if (d->consumer == NULL) {
+                rd_kafka_conf_destroy(kc);
+                snprintf(err, errlen, "kafka consumer: %s", kerrstr);
+                goto done;
+        }
+        rd_kafka_poll_set_consumer(d->consumer);
+        if ((kc = kafka_conf_build(d, 0, err, errlen)) == NULL)
+                goto done;
+        d->producer =
+            rd_kafka_new(RD_KAFKA_PRODUCER, kc, kerrstr, sizeof(kerrstr));
+        if (d->producer == NULL) {
+                rd_kafka_conf_destroy(kc);
+                snprintf(err, errlen, "kafka producer: %s", kerrstr);
+                goto done;
+        }
+        topics = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(topics, d->conf.topics.requests,
+                                          RD_KAFKA_PARTITION_UA);
+        if ((kerr = rd_kafka_subscribe(d->consumer, topics)) != 0) {
+                snprintf(err, errlen, "subscribe %s: %s",
+                         d->conf.topics.requests, rd_kafka_err2str(kerr));
+                goto done;
+        }
+        ret = 0;
+done:
+        if (topics != NULL)
+                rd_kafka_topic_partition_list_destroy(topics);
+        return ret;
+}
+
+/* Is the request topic visible from the brokers right now? */
+static void kafka_check(struct ttpd *d)
+{
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_topic_t *rkt;
+        rd_kafka_resp_err_t kerr;
+
+        rkt = rd_kafka_topic_new(d->consumer, d->conf.topics.requests, NULL);
+        if (rkt == NULL)
+                return;
+        kerr = rd_kafka_metadata(d->consumer, 0, rkt, &md, 2000);
+        if (kerr == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1 &&
+            md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+                d->health.kafka_ok = 1;
+                d->health.kafka_error[0] = '\0';
+        } else {
+                d->health.kafka_ok = 0;
+                snprintf(d->health.kafka_error, sizeof(d->health.kafka_error),
+                         "metadata for %s: %s", d->conf.topics.requests,
+                         rd_kafka_err2str(kerr ? kerr : md->topics[0].err));
+        }
+        if (md != NULL)
+                rd_kafka_metadata_destroy(md);
+        rd_kafka_topic_destroy(rkt);
+}
+
+static void db_check(struct ttpd *d)
+{
+        char err[512];
+        int was_ok = d->health.db_ok;
+
+        if (d->db == NULL) {
+                d->db = db_open(&d->conf, err, sizeof(err));
+        } else if (db_ping(d->db, err, sizeof(err)) == -1) {
+                db_close(d->db);
+                d->db = NULL;
+        }
+        if (d->db != NULL && db_schema_version(d->db, &d->health.schema_version,
+                                               err, sizeof(err)) == 0) {
+                if (d->health.schema_version != DB_SCHEMA_VERSION) {
+                        snprintf(d->health.db_error, sizeof(d->health.db_error),
+                                 "schema version %d, daemon needs %d",
+                                 d->health.schema_version, DB_SCHEMA_VERSION);
+                        d->health.db_ok = 0;
+                } else {
+                        d->health.db_ok = 1;
+                        d->health.db_error[0] = '\0';
+                }
+        } else {
+                d->health.db_ok = 0;
+                snprintf(d->health.db_error, sizeof(d->health.db_error), "%s",
+                         err);
+        }
+        if (d->health.db_ok && !was_ok)
+                log_info("database: connected to MariaDB %s, schema %d",
+                         db_server_info(d->db), d->health.schema_version);
+        else if (!d->health.db_ok && (was_ok || d->db == NULL))
+                log_warnx("database: %s", d->health.db_error);
+}
+
+static void health_tick(struct ttpd *d)
+{
+        char err[512];
+
+        db_check(d);
+        kafka_check(d);
+        if (d->conf.state_file != NULL &&
+            health_write(d->conf.state_file, &d->health, err, sizeof(err)) ==
+                -1)
+                log_warnx("%s", err);
+}
+
+/*
+ * One consumed message.  The protocol engine (issue 3) decides here;
+ * until then the daemon only counts what it sees and commits nothing,
+ * so every request stays in the log for the engine to apply.
+ */
+static void ttpd_handle_message(struct ttpd *d, rd_kafka_message_t *m)
+{
+        if (m->err) {
+                if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET ||
+                    m->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE)
+                        log_warnx("ALARM: %s [%d]: offset out of range (%s); "
+                                  "requests may have been lost to "
+                                  "retention",
+                                  m->rkt ? rd_kafka_topic_name(m->rkt) : "?",
+                                  m->partition, rd_kafka_message_errstr(m));
+                else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                        log_warnx("kafka: consume: %s",
+                                  rd_kafka_message_errstr(m));
+                return;
+        }
+        d->health.messages_seen++;
+        log_debug("request at %s [%d] offset %lld, %zu bytes",
+                  rd_kafka_topic_name(m->rkt), m->partition,
+                  (long long)m->offset, m->len);
+        if (!d->warned_unprocessed) {
+                log_warnx("requests are left uncommitted: this build has no "
+                          "protocol engine yet");
+                d->warned_unprocessed = 1;
+        }
+}
+
+static double now_seconds(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void ttpd_shutdown(struct ttpd *d)
+{
+        if (d->consumer != NULL) {
+                rd_kafka_consumer_close(d->consumer);
+                rd_kafka_destroy(d->consumer);
+        }
+        if (d->producer != NULL) {
+                if (rd_kafka_flush(d->producer, 5000) != 0)
+                        log_warnx("kafka: %d replies not delivered at "
+                                  "shutdown",
+                                  rd_kafka_outq_len(d->producer));
+                rd_kafka_destroy(d->producer);
+        }
+        db_close(d->db);
+        if (d->conf.state_file != NULL)
+                unlink(d->conf.state_file);
+        if (d->pid_fd != -1) {
+                unlink(d->conf.pid_file);
+                close(d->pid_fd);
+        }
+        ttp_conf_fini(&d->conf);
+        mysql_library_end();
+}
+
+int main(int argc, char **argv)
+{
+        static const struct option longopts[] = {
+            {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+        struct ttpd d;
+        const char *conf_path = TTPD_DEFAULT_CONF;
+        int foreground = 0, check_only = 0, verbose = 0, ch;
+        char err[1024];
+        double next_tick = 0;
+        struct sigaction sa;
+
+        memset(&d, 0, sizeof(d));
+        d.pid_fd = -1;
+        while ((ch = getopt_long(argc, argv, "df:hnvV", longopts, NULL)) !=
+               -1) {
+                switch (ch) {
+                case 'd':
+                        foreground = 1;
+                        break;
+                case 'f':
+                        conf_path = optarg;
+                        break;
+                case 'h':
+                        usage(stdout);
+                        return 0;
+                case 'n':
+                        check_only = 1;
+                        break;
+                case 'v':
+                        verbose++;
+                        break;
+                case 'V':
+                        printf("tds-ttpd %s (librdkafka %s)\n", TDS_VERSION,
+                               rd_kafka_version_str());
+                        return 0;
+                default:
+                        usage(stderr);
+                        return 2;
+                }
+        }
+        if (optind != argc) {
+                fprintf(stderr, "tds-ttpd: unexpected argument '%s'\n",
+                        argv[optind]);
+                usage(stderr);
+                return 2;
+        }
+        log_init("tds-ttpd", 1, verbose);
+        if (ttp_conf_load(&d.conf, conf_path, err, sizeof(err)) == -1) {
+                fprintf(stderr, "tds-ttpd: %s\n", err);
+                return 2;
+        }
+        if (check_only) {
+                printf("configuration OK\n");
+                ttp_conf_fini(&d.conf);
+                return 0;
+        }
+        if (!foreground) {
+                if (daemon(1, 0) == -1)
+                        fatal("daemon");
+                log_init("tds-ttpd", d.conf.log_file != NULL, verbose);
+        }
+        if (!foreground && d.conf.log_file != NULL &&
+            log_open_file(d.conf.log_file) == -1)
+                fatal("%s", d.conf.log_file);
+        if (d.conf.pid_file != NULL &&
+            (d.pid_fd = pidfile_open(d.conf.pid_file, err, sizeof(err))) == -1)
+                fatalx("%s", err);
+
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = ttpd_on_signal;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
+        signal(SIGPIPE, SIG_IGN);
+
+        if (mysql_library_init(0, NULL, NULL) != 0)
+                fatalx("cannot initialise the MariaDB client library");
+        if (kafka_open(&d, err, sizeof(err)) == -1)
+                fatalx("%s", err);
+        log_info("started: requests from %s, replies to %s, group %s",
+                 d.conf.topics.requests, d.conf.topics.replies,
+                 d.conf.group_id);
+
+        while (!ttpd_quit) {
+                rd_kafka_message_t *m;
+
+                if (now_seconds() >= next_tick) {
+                        health_tick(&d);
+                        next_tick = now_seconds() + d.conf.state_interval;
+                }
+                m = rd_kafka_consumer_poll(d.consumer, 200);
+                if (m != NULL) {
+                        ttpd_handle_message(&d, m);
+                        rd_kafka_message_destroy(m);
+                }
+                rd_kafka_poll(d.producer, 0);
+        }
+        log_info("shutting down");
+        ttpd_shutdown(&d);
+        log_info("stopped");
+        return 0;
+}
