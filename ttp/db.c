@@ -7,25 +7,160 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <errmsg.h>
 #include <mysql.h>
+#include <mysqld_error.h>
 
 #include "ttp_conf.h"
 
-enum db_stmt { DB_STMT_SCHEMA_VERSION, DB_STMT_COUNT };
+#define DB_PARAMS_MAX 12
+#define DB_COLS_MAX   12
 
 static const struct {
         const char *sql;
         unsigned params;
 } db_statements[DB_STMT_COUNT] = {
-    [DB_STMT_SCHEMA_VERSION] = {"SELECT COALESCE(MAX(version), 0) "
-                                "FROM schema_migrations",
-                                0},
+    [DB_SCHEMA_VERSION_GET] = {"SELECT CAST(COALESCE(MAX(version), 0) AS "
+                               "SIGNED) FROM schema_migrations",
+                               0},
+    [DB_OFFSET_GET] = {"SELECT next_offset FROM consumer_offsets "
+                       "WHERE group_id = ? AND topic = ? AND partition_id = ?",
+                       3},
+    [DB_OFFSET_LOCK] = {"SELECT next_offset FROM consumer_offsets "
+                        "WHERE group_id = ? AND topic = ? AND "
+                        "partition_id = ? FOR UPDATE",
+                        3},
+    [DB_OFFSET_SET] = {"INSERT INTO consumer_offsets (group_id, topic, "
+                       "partition_id, next_offset, updated_at) "
+                       "VALUES (?, ?, ?, ?, UTC_TIMESTAMP(6)) "
+                       "ON DUPLICATE KEY UPDATE next_offset = "
+                       "VALUES(next_offset), updated_at = VALUES(updated_at)",
+                       4},
+    [DB_PROCESSED_GET] = {"SELECT user_id FROM processed_messages "
+                          "WHERE msg_id = ?",
+                          1},
+    [DB_PROCESSED_ADD] = {"INSERT INTO processed_messages (msg_id, user_id, "
+                          "processed_at) VALUES (?, ?, UTC_TIMESTAMP(6))",
+                          2},
+    [DB_OUTBOX_ADD] = {"INSERT INTO outbox (msg_id, request_msg_id, topic, "
+                       "msg_key, payload, created_at) "
+                       "VALUES (?, ?, ?, ?, ?, UTC_TIMESTAMP(6))",
+                       5},
+    [DB_OUTBOX_RESEND] = {"UPDATE outbox SET sent_at = NULL "
+                          "WHERE request_msg_id = ?",
+                          1},
+    [DB_OUTBOX_PENDING] = {"SELECT seq, topic, msg_key, payload FROM outbox "
+                           "WHERE sent_at IS NULL ORDER BY seq LIMIT ?",
+                           1},
+    [DB_OUTBOX_MARK_SENT] = {"UPDATE outbox SET sent_at = UTC_TIMESTAMP(6) "
+                             "WHERE seq = ? AND sent_at IS NULL",
+                             1},
+    [DB_USER_GET] = {"SELECT public_key FROM users WHERE user_id = ?", 1},
+    [DB_USER_LOCK] = {"SELECT public_key FROM users WHERE user_id = ? "
+                      "FOR UPDATE",
+                      1},
+    [DB_USER_BY_KEY] = {"SELECT user_id FROM users WHERE key_id = ?", 1},
+    [DB_USER_ADD] = {"INSERT INTO users (user_id, public_key, key_id, "
+                     "registered_at) VALUES (?, ?, ?, UTC_TIMESTAMP(6))",
+                     3},
+    [DB_FILE_TAKEN] = {"SELECT CAST((EXISTS (SELECT 1 FROM uploads_ongoing "
+                       "WHERE file_id = ?) OR EXISTS (SELECT 1 FROM "
+                       "uploads_completed WHERE file_id = ?) OR EXISTS "
+                       "(SELECT 1 FROM aborts WHERE file_id = ?)) AS SIGNED)",
+                       3},
+    [DB_UPLOAD_ONGOING_ADD] = {"INSERT INTO uploads_ongoing (file_id, "
+                               "uploader, name, size, nonce, incoming_path, "
+                               "object_path, issued_at, expires_at) VALUES "
+                               "(?, ?, ?, ?, ?, ?, ?, FROM_UNIXTIME(?), "
+                               "FROM_UNIXTIME(?))",
+                               9},
+    [DB_UPLOAD_ONGOING_LOCK] = {"SELECT uploader, nonce, incoming_path, "
+                                "object_path, CAST(UNIX_TIMESTAMP(expires_at) "
+                                "AS SIGNED), name FROM uploads_ongoing "
+                                "WHERE file_id = ? FOR UPDATE",
+                                1},
+    [DB_UPLOAD_ONGOING_DEL_NONCE] = {"DELETE FROM uploads_ongoing "
+                                     "WHERE file_id = ? AND nonce = ?",
+                                     2},
+    [DB_UPLOAD_ONGOING_DEL] = {"DELETE FROM uploads_ongoing WHERE file_id = ?",
+                               1},
+    [DB_NONCE_USE] = {"INSERT INTO used_nonces (nonce, used_at) "
+                      "VALUES (?, UTC_TIMESTAMP(6))",
+                      1},
+    [DB_UPLOAD_DONE_ADD] = {"INSERT INTO uploads_completed (file_id, "
+                            "uploader, name, size, sha256, upload_nonce, nro, "
+                            "nro_sha256, object_path, ttp_sig, uploaded_at) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                            "FROM_UNIXTIME(?))",
+                            11},
+    [DB_UPLOAD_DONE_LOCK] = {"SELECT uploader, size, sha256, upload_nonce, "
+                             "nro, nro_sha256, object_path, "
+                             "CAST(aborted_at IS NOT NULL AS SIGNED) "
+                             "FROM uploads_completed WHERE file_id = ? "
+                             "FOR UPDATE",
+                             1},
+    [DB_UPLOAD_DONE_ABORT] = {"UPDATE uploads_completed SET aborted_at = "
+                              "FROM_UNIXTIME(?) WHERE file_id = ? AND "
+                              "aborted_at IS NULL",
+                              2},
+    [DB_UPLOAD_DONE_DEL] = {"DELETE FROM uploads_completed WHERE file_id = ?",
+                            1},
+    [DB_ABORT_GET] = {"SELECT outcome FROM aborts WHERE file_id = ?", 1},
+    [DB_ABORT_ADD] = {"INSERT INTO aborts (file_id, uploader, outcome, "
+                      "ttp_sig, aborted_at) VALUES (?, ?, ?, ?, "
+                      "FROM_UNIXTIME(?))",
+                      5},
+    [DB_DOWNLOAD_ONGOING_ADD] = {"INSERT INTO downloads_ongoing (nonce, "
+                                 "file_id, downloader, issued_at, expires_at) "
+                                 "VALUES (?, ?, ?, FROM_UNIXTIME(?), "
+                                 "FROM_UNIXTIME(?))",
+                                 5},
+    [DB_DOWNLOAD_ONGOING_LOCK] = {"SELECT file_id, downloader, "
+                                  "CAST(UNIX_TIMESTAMP(expires_at) AS SIGNED) "
+                                  "FROM downloads_ongoing WHERE nonce = ? "
+                                  "FOR UPDATE",
+                                  1},
+    [DB_DOWNLOAD_ONGOING_DEL] = {"DELETE FROM downloads_ongoing "
+                                 "WHERE nonce = ?",
+                                 1},
+    [DB_DOWNLOAD_PENDING_FOR_FILE] = {"SELECT DISTINCT downloader FROM "
+                                      "downloads_ongoing WHERE file_id = ? "
+                                      "ORDER BY downloader FOR UPDATE",
+                                      1},
+    [DB_DOWNLOAD_PENDING_DEL_FILE] = {"DELETE FROM downloads_ongoing "
+                                      "WHERE file_id = ?",
+                                      1},
+    [DB_DOWNLOAD_DONE_ADD] = {"INSERT INTO downloads_completed (nonce, "
+                              "file_id, downloader, nrr, nrr_sha256, ttp_sig, "
+                              "completed_at) VALUES (?, ?, ?, ?, ?, ?, "
+                              "FROM_UNIXTIME(?))",
+                              7},
+    [DB_DOWNLOAD_DONE_COUNT] = {"SELECT COUNT(*) FROM downloads_completed "
+                                "WHERE file_id = ?",
+                                1},
+    [DB_CATALOG] = {"SELECT file_id, name, uploader, sha256, size, "
+                    "CAST(UNIX_TIMESTAMP(uploaded_at) AS SIGNED) "
+                    "FROM uploads_completed WHERE aborted_at IS NULL "
+                    "ORDER BY uploaded_at DESC, file_id LIMIT ?",
+                    1},
+    [DB_SWEEP_UPLOADS_LIST] = {"SELECT file_id, incoming_path, object_path "
+                               "FROM "
+                               "uploads_ongoing WHERE expires_at < "
+                               "FROM_UNIXTIME(?) ORDER BY expires_at LIMIT ?",
+                               2},
+    [DB_SWEEP_UPLOAD_DEL] = {"DELETE FROM uploads_ongoing WHERE file_id = ? "
+                             "AND expires_at < FROM_UNIXTIME(?)",
+                             2},
+    [DB_SWEEP_DOWNLOADS] = {"DELETE FROM downloads_ongoing WHERE expires_at < "
+                            "FROM_UNIXTIME(?) LIMIT 1000",
+                            1},
 };
 
 struct db {
         const struct ttp_conf *conf; /* borrowed */
         MYSQL *conn;
         MYSQL_STMT *stmts[DB_STMT_COUNT];
+        unsigned last_errno;
 };
 
 static void db_disconnect(struct db *db)
@@ -44,6 +179,7 @@ static int db_connect(struct db *db, char *err, size_t errlen)
 {
         const struct ttp_conf *conf = db->conf;
         unsigned timeout = conf->db_connect_timeout;
+        unsigned io_timeout = 30;
         my_bool no = 0;
 
         if ((db->conn = mysql_init(NULL)) == NULL) {
@@ -51,16 +187,29 @@ static int db_connect(struct db *db, char *err, size_t errlen)
                 return -1;
         }
         mysql_optionsv(db->conn, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
+        /* A dead server must not hang the daemon forever. */
+        mysql_optionsv(db->conn, MYSQL_OPT_READ_TIMEOUT, &io_timeout);
+        mysql_optionsv(db->conn, MYSQL_OPT_WRITE_TIMEOUT, &io_timeout);
         mysql_optionsv(db->conn, MYSQL_OPT_RECONNECT, &no);
         mysql_optionsv(db->conn, MYSQL_SET_CHARSET_NAME, "utf8mb4");
         mysql_optionsv(db->conn, MYSQL_INIT_COMMAND,
                        "SET SESSION time_zone = '+00:00'");
+        /* Rows are locked explicitly (FOR UPDATE); no gap locks needed. */
+        mysql_optionsv(db->conn, MYSQL_INIT_COMMAND,
+                       "SET SESSION TRANSACTION ISOLATION LEVEL READ "
+                       "COMMITTED");
         if (mysql_real_connect(db->conn, conf->db_host, conf->db_user,
                                conf->db_password, conf->db_name, conf->db_port,
                                conf->db_socket, 0) == NULL) {
+                db->last_errno = mysql_errno(db->conn);
                 snprintf(err, errlen, "connect to MariaDB %s as %s: %s",
                          conf->db_socket ? conf->db_socket : conf->db_host,
                          conf->db_user, mysql_error(db->conn));
+                goto fail;
+        }
+        if (mysql_autocommit(db->conn, 0) != 0) {
+                snprintf(err, errlen, "autocommit off: %s",
+                         mysql_error(db->conn));
                 goto fail;
         }
         for (int i = 0; i < DB_STMT_COUNT; i++) {
@@ -113,6 +262,8 @@ void db_close(struct db *db)
 {
         if (db == NULL)
                 return;
+        if (db->conn != NULL)
+                mysql_rollback(db->conn);
         db_disconnect(db);
         free(db);
 }
@@ -125,42 +276,221 @@ int db_ping(struct db *db, char *err, size_t errlen)
         return db_connect(db, err, errlen);
 }
 
-int db_schema_version(struct db *db, int *version, char *err, size_t errlen)
+static int db_fail_stmt(struct db *db, MYSQL_STMT *st, enum db_stmt stmt,
+                        char *err, size_t errlen)
 {
-        MYSQL_STMT *st = db->stmts[DB_STMT_SCHEMA_VERSION];
-        MYSQL_BIND out;
-        long long v = 0;
-        int ret = -1;
+        db->last_errno = mysql_stmt_errno(st);
+        snprintf(err, errlen, "database: %s (statement %d, error %u)",
+                 mysql_stmt_error(st), (int)stmt, db->last_errno);
+        return -1;
+}
 
+static MYSQL_STMT *db_bind_exec(struct db *db, enum db_stmt stmt,
+                                const struct db_val *params, size_t nparams,
+                                char *err, size_t errlen)
+{
+        MYSQL_BIND bind[DB_PARAMS_MAX];
+        unsigned long lengths[DB_PARAMS_MAX];
+        MYSQL_STMT *st = db->stmts[stmt];
+
+        db->last_errno = 0;
         if (st == NULL) {
-                snprintf(err, errlen, "not connected to MariaDB");
+                db->last_errno = CR_SERVER_GONE_ERROR;
+                snprintf(err, errlen, "database: not connected");
+                return NULL;
+        }
+        if (nparams != db_statements[stmt].params || nparams > DB_PARAMS_MAX) {
+                snprintf(err, errlen,
+                         "database: statement %d takes %u "
+                         "parameters, given %zu",
+                         (int)stmt, db_statements[stmt].params, nparams);
+                return NULL;
+        }
+        memset(bind, 0, sizeof(bind));
+        for (size_t i = 0; i < nparams; i++) {
+                const struct db_val *v = &params[i];
+
+                switch (v->type) {
+                case DB_T_NULL:
+                        bind[i].buffer_type = MYSQL_TYPE_NULL;
+                        break;
+                case DB_T_STR:
+                case DB_T_BIN:
+                        bind[i].buffer_type = v->type == DB_T_STR
+                                                  ? MYSQL_TYPE_STRING
+                                                  : MYSQL_TYPE_BLOB;
+                        bind[i].buffer = (void *)v->ptr;
+                        bind[i].buffer_length = (unsigned long)v->len;
+                        lengths[i] = (unsigned long)v->len;
+                        bind[i].length = &lengths[i];
+                        break;
+                case DB_T_I64:
+                        bind[i].buffer_type = MYSQL_TYPE_LONGLONG;
+                        bind[i].buffer = (void *)&v->i;
+                        break;
+                }
+        }
+        if ((nparams > 0 && mysql_stmt_bind_param(st, bind) != 0) ||
+            mysql_stmt_execute(st) != 0) {
+                db_fail_stmt(db, st, stmt, err, errlen);
+                return NULL;
+        }
+        return st;
+}
+
+int db_exec(struct db *db, enum db_stmt stmt, const struct db_val *params,
+            size_t nparams, uint64_t *affected, char *err, size_t errlen)
+{
+        MYSQL_STMT *st = db_bind_exec(db, stmt, params, nparams, err, errlen);
+
+        if (st == NULL)
+                return -1;
+        if (affected != NULL)
+                *affected = (uint64_t)mysql_stmt_affected_rows(st);
+        return 0;
+}
+
+int db_query(struct db *db, enum db_stmt stmt, const struct db_val *params,
+             size_t nparams, struct db_out *cols, size_t ncols,
+             int (*row)(void *ctx, const struct db_out *cols), void *ctx,
+             int *found, char *err, size_t errlen)
+{
+        MYSQL_BIND bind[DB_COLS_MAX];
+        unsigned long lengths[DB_COLS_MAX];
+        my_bool nulls[DB_COLS_MAX], errors[DB_COLS_MAX];
+        MYSQL_STMT *st;
+        int ret = -1, rc;
+
+        *found = 0;
+        if (ncols > DB_COLS_MAX) {
+                snprintf(err, errlen, "database: too many columns");
                 return -1;
         }
-        memset(&out, 0, sizeof(out));
-        out.buffer_type = MYSQL_TYPE_LONGLONG;
-        out.buffer = &v;
-        if (mysql_stmt_execute(st) != 0 ||
-            mysql_stmt_bind_result(st, &out) != 0 ||
+        if ((st = db_bind_exec(db, stmt, params, nparams, err, errlen)) == NULL)
+                return -1;
+        memset(bind, 0, sizeof(bind));
+        for (size_t i = 0; i < ncols; i++) {
+                switch (cols[i].type) {
+                case DB_T_STR:
+                case DB_T_BIN:
+                        bind[i].buffer_type = MYSQL_TYPE_BLOB;
+                        bind[i].buffer = cols[i].buf;
+                        bind[i].buffer_length = (unsigned long)cols[i].cap;
+                        break;
+                case DB_T_I64:
+                        bind[i].buffer_type = MYSQL_TYPE_LONGLONG;
+                        bind[i].buffer = &cols[i].i;
+                        break;
+                case DB_T_NULL:
+                        bind[i].buffer_type = MYSQL_TYPE_NULL;
+                        break;
+                }
+                bind[i].length = &lengths[i];
+                bind[i].is_null = &nulls[i];
+                bind[i].error = &errors[i];
+        }
+        if (mysql_stmt_bind_result(st, bind) != 0 ||
             mysql_stmt_store_result(st) != 0) {
-                snprintf(err, errlen, "schema version: %s",
-                         mysql_stmt_error(st));
+                db_fail_stmt(db, st, stmt, err, errlen);
                 goto done;
         }
-        switch (mysql_stmt_fetch(st)) {
-        case 0:
-                *version = (int)v;
-                ret = 0;
-                break;
-        case MYSQL_NO_DATA:
-                *version = 0;
-                ret = 0;
-                break;
-        default:
-                snprintf(err, errlen, "schema version: %s",
-                         mysql_stmt_error(st));
+        while ((rc = mysql_stmt_fetch(st)) == 0 || rc == MYSQL_DATA_TRUNCATED) {
+                for (size_t i = 0; i < ncols; i++) {
+                        cols[i].is_null = nulls[i];
+                        cols[i].len = nulls[i] ? 0 : lengths[i];
+                        if (cols[i].type == DB_T_STR ||
+                            cols[i].type == DB_T_BIN) {
+                                size_t room = cols[i].type == DB_T_STR
+                                                  ? cols[i].cap - 1
+                                                  : cols[i].cap;
+                                if (cols[i].len > room) {
+                                        snprintf(err, errlen,
+                                                 "database: column %zu of "
+                                                 "statement %d has %zu bytes, "
+                                                 "room for %zu",
+                                                 i, (int)stmt, cols[i].len,
+                                                 room);
+                                        goto done;
+                                }
+                                if (cols[i].type == DB_T_STR)
+                                        ((char *)cols[i].buf)[cols[i].len] =
+                                            '\0';
+                        }
+                }
+                (*found)++;
+                if (row == NULL)
+                        break;
+                if (row(ctx, cols) == -1) {
+                        snprintf(err, errlen, "database: row handler failed");
+                        goto done;
+                }
         }
+        if (rc == 1) {
+                db_fail_stmt(db, st, stmt, err, errlen);
+                goto done;
+        }
+        ret = 0;
 done:
         mysql_stmt_free_result(st);
+        return ret;
+}
+
+int db_commit(struct db *db, char *err, size_t errlen)
+{
+        db->last_errno = 0;
+        if (db->conn == NULL) {
+                db->last_errno = CR_SERVER_GONE_ERROR;
+                snprintf(err, errlen, "database: not connected");
+                return -1;
+        }
+        if (mysql_commit(db->conn) != 0) {
+                db->last_errno = mysql_errno(db->conn);
+                snprintf(err, errlen, "database: commit: %s (error %u)",
+                         mysql_error(db->conn), db->last_errno);
+                return -1;
+        }
+        return 0;
+}
+
+void db_rollback(struct db *db)
+{
+        if (db->conn != NULL)
+                mysql_rollback(db->conn);
+}
+
+unsigned db_errno(const struct db *db)
+{
+        return db->last_errno;
+}
+
+int db_error_is_connection(unsigned err)
+{
+        return err == CR_SERVER_GONE_ERROR || err == CR_SERVER_LOST ||
+               err == CR_CONNECTION_ERROR || err == CR_CONN_HOST_ERROR ||
+               err == ER_CONNECTION_KILLED || err == CR_COMMANDS_OUT_OF_SYNC ||
+               err == ER_SERVER_SHUTDOWN;
+}
+
+int db_error_is_retryable(unsigned err)
+{
+        return err == ER_LOCK_DEADLOCK || err == ER_LOCK_WAIT_TIMEOUT;
+}
+
+int db_error_is_duplicate(unsigned err)
+{
+        return err == ER_DUP_ENTRY;
+}
+
+int db_schema_version(struct db *db, int *version, char *err, size_t errlen)
+{
+        struct db_out out = DB_OUT_I64();
+        int found, ret;
+
+        ret = db_query(db, DB_SCHEMA_VERSION_GET, NULL, 0, &out, 1, NULL, NULL,
+                       &found, err, errlen);
+        db_rollback(db);
+        if (ret == 0)
+                *version = found ? (int)out.i : 0;
         return ret;
 }
 

@@ -47,7 +47,12 @@ static const struct conf_key conf_keys[] = {
     {"db_name", STR(db_name, 0, "tds")},
     {"db_connect_timeout", UINT(db_connect_timeout, 1, 3600, "10")},
     {"store_root", STR(store_root, 1, NULL)},
+    {"ttp_key_file", STR(ttp_key_file, 1, NULL)},
     {"nonce_ttl", UINT(nonce_ttl, 1, 86400, "600")},
+    {"sweep_interval", UINT(sweep_interval, 1, 86400, "10")},
+    {"sweep_grace", UINT(sweep_grace, 0, 30 * 86400, "3600")},
+    {"relay_batch", UINT(relay_batch, 1, 10000, "256")},
+    {"test_crash_point", STR(test_crash_point, 0, NULL)},
     {"pid_file", STR(pid_file, 0, NULL)},
     {"log_file", STR(log_file, 0, NULL)},
     {"state_file", STR(state_file, 0, NULL)},
@@ -251,6 +256,16 @@ int ttp_conf_load(struct ttp_conf *conf, const char *path, char *err,
                          "%s: 'kafka.bootstrap.servers' is required", path);
                 goto done;
         }
+        if (conf->test_crash_point != NULL &&
+            strcmp(conf->test_crash_point, "after-commit") != 0 &&
+            strcmp(conf->test_crash_point, "after-publish") != 0 &&
+            strcmp(conf->test_crash_point, "mid-batch") != 0) {
+                snprintf(err, errlen,
+                         "%s: test_crash_point must be after-commit, "
+                         "after-publish or mid-batch",
+                         path);
+                goto done;
+        }
         if (conf->store_root[0] != '/') {
                 snprintf(err, errlen, "%s: store_root must be absolute", path);
                 goto done;
@@ -286,6 +301,8 @@ void ttp_conf_fini(struct ttp_conf *conf)
         free_secret(conf->db_password);
         free(conf->db_name);
         free(conf->store_root);
+        free(conf->ttp_key_file);
+        free(conf->test_crash_point);
         free(conf->pid_file);
         free(conf->log_file);
         free(conf->state_file);

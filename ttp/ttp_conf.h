@@ -33,7 +33,13 @@ struct ttp_conf {
         unsigned db_connect_timeout;
 
         char *store_root;
+        char *ttp_key_file;
         unsigned nonce_ttl;
+        unsigned sweep_interval;
+        unsigned sweep_grace;
+        unsigned relay_batch;
+        /* Test only: SIGKILL at this named point (see the sample). */
+        char *test_crash_point;
 
         char *pid_file;
         char *log_file;

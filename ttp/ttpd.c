@@ -20,24 +20,43 @@
 #include <librdkafka/rdkafka.h>
 #include <mysql.h>
 
+#include "crypto.h"
 #include "db.h"
+#include "engine.h"
 #include "health.h"
 #include "kafka.h"
 #include "log.h"
+#include "relay.h"
+#include "store.h"
 #include "ttp_conf.h"
+#include "ttp_key.h"
 
 #define TTPD_DEFAULT_CONF "/etc/tds/ttpd.conf"
 
 static volatile sig_atomic_t ttpd_quit;
 
+/* Where each assigned partition of the request topic stands. */
+struct part {
+        int32_t partition;
+        int positioned; /* seeked to the offset stored in the database */
+};
+
 struct ttpd {
         struct ttp_conf conf;
         struct db *db;
+        struct store *store;
+        struct crypto_key *key;
+        struct engine *engine;
+        struct relay *relay;
         rd_kafka_t *consumer;
         rd_kafka_t *producer;
         struct health health;
+        struct part *parts;
+        size_t nparts;
         int pid_fd;
-        int warned_unprocessed;
+        int relay_pending;
+        unsigned backoff_ms;
+        char db_warned[512]; /* the database error logged last */
 };
 
 static void ttpd_on_signal(int sig)
@@ -113,6 +132,91 @@ static void kafka_on_error(rd_kafka_t *rk, int err, const char *reason,
                 log_warnx("kafka: fatal: %s", reason);
 }
 
+static struct part *part_find(struct ttpd *d, int32_t partition)
+{
+        for (size_t i = 0; i < d->nparts; i++)
+                if (d->parts[i].partition == partition)
+                        return &d->parts[i];
+        return NULL;
+}
+
+/*
+ * Position `parts` at the offsets stored in the database (the only
+ * offsets that count: they commit with the effects).  A partition whose
+ * offset cannot be read now stays paused until position_pending() can.
+ */
+static void position_parts(struct ttpd *d,
+                           rd_kafka_topic_partition_list_t *parts)
+{
+        char err[512];
+
+        for (int i = 0; i < parts->cnt; i++) {
+                rd_kafka_topic_partition_t *tp = &parts->elems[i];
+                struct part *p = part_find(d, tp->partition);
+                int64_t stored = -2;
+
+                if (d->engine != NULL)
+                        stored = engine_stored_offset(d->engine, tp->topic,
+                                                      tp->partition, err,
+                                                      sizeof(err));
+                tp->offset = stored >= 0 ? stored : RD_KAFKA_OFFSET_BEGINNING;
+                if (p != NULL)
+                        p->positioned = stored != -2;
+                if (stored == -2)
+                        log_warnx("partition %d: stored offset unknown yet "
+                                  "(%s): paused",
+                                  tp->partition,
+                                  d->engine ? err : "database not ready");
+                else
+                        log_info("partition %d: continuing at offset %lld",
+                                 tp->partition,
+                                 (long long)(stored >= 0 ? stored : 0));
+        }
+}
+
+static int parts_add(struct ttpd *d, rd_kafka_topic_partition_list_t *parts)
+{
+        struct part *n;
+
+        n = realloc(d->parts, (d->nparts + (size_t)parts->cnt) * sizeof(*n));
+        if (n == NULL)
+                return -1;
+        d->parts = n;
+        for (int i = 0; i < parts->cnt; i++) {
+                d->parts[d->nparts].partition = parts->elems[i].partition;
+                d->parts[d->nparts].positioned = 0;
+                d->nparts++;
+        }
+        return 0;
+}
+
+static void parts_remove(struct ttpd *d, rd_kafka_topic_partition_list_t *parts)
+{
+        for (int i = 0; i < parts->cnt; i++) {
+                struct part *p = part_find(d, parts->elems[i].partition);
+                if (p != NULL)
+                        *p = d->parts[--d->nparts];
+        }
+}
+
+static void pause_unpositioned(struct ttpd *d, rd_kafka_t *rk,
+                               rd_kafka_topic_partition_list_t *parts)
+{
+        rd_kafka_topic_partition_list_t *paused =
+            rd_kafka_topic_partition_list_new(parts->cnt);
+
+        for (int i = 0; i < parts->cnt; i++) {
+                struct part *p = part_find(d, parts->elems[i].partition);
+                if (p != NULL && !p->positioned)
+                        rd_kafka_topic_partition_list_add(
+                            paused, parts->elems[i].topic,
+                            parts->elems[i].partition);
+        }
+        if (paused->cnt > 0)
+                rd_kafka_pause_partitions(rk, paused);
+        rd_kafka_topic_partition_list_destroy(paused);
+}
+
 static void kafka_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                                rd_kafka_topic_partition_list_t *parts,
                                void *opaque)
@@ -126,30 +230,34 @@ static void kafka_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         switch (err) {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
                 log_info("kafka: assigned %d partition(s)", parts->cnt);
+                if (!cooperative)
+                        d->nparts = 0;
+                if (parts_add(d, parts) == -1)
+                        fatalx("out of memory");
+                position_parts(d, parts);
                 if (cooperative)
                         error = rd_kafka_incremental_assign(rk, parts);
                 else
                         ret = rd_kafka_assign(rk, parts);
-                d->health.assigned_partitions =
-                    cooperative ? d->health.assigned_partitions + parts->cnt
-                                : parts->cnt;
+                pause_unpositioned(d, rk, parts);
                 break;
         case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
                 log_info("kafka: revoked %d partition(s)", parts->cnt);
                 if (cooperative) {
                         error = rd_kafka_incremental_unassign(rk, parts);
-                        d->health.assigned_partitions -= parts->cnt;
+                        parts_remove(d, parts);
                 } else {
                         ret = rd_kafka_assign(rk, NULL);
-                        d->health.assigned_partitions = 0;
+                        d->nparts = 0;
                 }
                 break;
         default:
                 log_warnx("kafka: rebalance failed: %s", rd_kafka_err2str(err));
                 rd_kafka_assign(rk, NULL);
-                d->health.assigned_partitions = 0;
+                d->nparts = 0;
                 break;
         }
+        d->health.assigned_partitions = (int)d->nparts;
         if (error != NULL) {
                 log_warnx("kafka: incremental assignment: %s",
                           rd_kafka_error_string(error));
@@ -157,6 +265,63 @@ static void kafka_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         } else if (ret != RD_KAFKA_RESP_ERR_NO_ERROR) {
                 log_warnx("kafka: assignment: %s", rd_kafka_err2str(ret));
         }
+}
+
+/* Seek `partition` to `offset` (after a retry or a skip). */
+static void seek_to(struct ttpd *d, int32_t partition, int64_t offset)
+{
+        rd_kafka_topic_partition_list_t *l =
+            rd_kafka_topic_partition_list_new(1);
+        rd_kafka_error_t *error;
+
+        rd_kafka_topic_partition_list_add(l, d->conf.topics.requests, partition)
+            ->offset = offset;
+        if ((error = rd_kafka_seek_partitions(d->consumer, l, 5000)) != NULL) {
+                log_warnx("kafka: seek partition %d to %lld: %s", partition,
+                          (long long)offset, rd_kafka_error_string(error));
+                rd_kafka_error_destroy(error);
+        } else if (l->elems[0].err) {
+                log_warnx("kafka: seek partition %d to %lld: %s", partition,
+                          (long long)offset, rd_kafka_err2str(l->elems[0].err));
+        }
+        rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* Partitions paused because the database was down: position them now. */
+static void position_pending(struct ttpd *d)
+{
+        rd_kafka_topic_partition_list_t *l;
+
+        l = rd_kafka_topic_partition_list_new((int)d->nparts + 1);
+        for (size_t i = 0; i < d->nparts; i++)
+                if (!d->parts[i].positioned)
+                        rd_kafka_topic_partition_list_add(
+                            l, d->conf.topics.requests, d->parts[i].partition);
+        if (l->cnt > 0) {
+                position_parts(d, l);
+                for (int i = 0; i < l->cnt; i++) {
+                        struct part *p = part_find(d, l->elems[i].partition);
+                        if (p != NULL && p->positioned) {
+                                seek_to(d, p->partition, l->elems[i].offset);
+                                rd_kafka_topic_partition_list_t *one =
+                                    rd_kafka_topic_partition_list_new(1);
+                                rd_kafka_topic_partition_list_add(
+                                    one, d->conf.topics.requests, p->partition);
+                                rd_kafka_resume_partitions(d->consumer, one);
+                                rd_kafka_topic_partition_list_destroy(one);
+                        }
+                }
+        }
+        rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* Delivery reports go to the relay (the conf opaque is the daemon). */
+static void kafka_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
+                              void *opaque)
+{
+        struct ttpd *d = opaque;
+
+        relay_on_delivery(rk, m, d->relay);
 }
 
 static rd_kafka_conf_t *kafka_conf_build(struct ttpd *d, int consumer,
@@ -197,6 +362,8 @@ static rd_kafka_conf_t *kafka_conf_build(struct ttpd *d, int consumer,
         kafka_conf_log_to_tds(kc);
         if (consumer)
                 rd_kafka_conf_set_rebalance_cb(kc, kafka_on_rebalance);
+        else
+                rd_kafka_conf_set_dr_msg_cb(kc, kafka_on_delivery);
         return kc;
 fail:
         rd_kafka_conf_destroy(kc);
@@ -271,17 +438,16 @@ static void kafka_check(struct ttpd *d)
         rd_kafka_topic_destroy(rkt);
 }
 
+/* Open the database session, and the engine on top of it, once. */
 static void db_check(struct ttpd *d)
 {
         char err[512];
         int was_ok = d->health.db_ok;
 
-        if (d->db == NULL) {
+        if (d->db == NULL)
                 d->db = db_open(&d->conf, err, sizeof(err));
-        } else if (db_ping(d->db, err, sizeof(err)) == -1) {
-                db_close(d->db);
-                d->db = NULL;
-        }
+        else if (db_ping(d->db, err, sizeof(err)) == -1)
+                d->health.db_ok = 0;
         if (d->db != NULL && db_schema_version(d->db, &d->health.schema_version,
                                                err, sizeof(err)) == 0) {
                 if (d->health.schema_version != DB_SCHEMA_VERSION) {
@@ -301,8 +467,37 @@ static void db_check(struct ttpd *d)
         if (d->health.db_ok && !was_ok)
                 log_info("database: connected to MariaDB %s, schema %d",
                          db_server_info(d->db), d->health.schema_version);
-        else if (!d->health.db_ok && (was_ok || d->db == NULL))
+        else if (!d->health.db_ok &&
+                 strcmp(d->db_warned, d->health.db_error) != 0)
                 log_warnx("database: %s", d->health.db_error);
+        snprintf(d->db_warned, sizeof(d->db_warned), "%s",
+                 d->health.db_ok ? "" : d->health.db_error);
+        if (d->health.db_ok && d->engine == NULL) {
+                d->engine = engine_new(&d->conf, d->db, d->store, d->key, err,
+                                       sizeof(err));
+                d->relay =
+                    relay_new(&d->conf, d->db, d->producer, err, sizeof(err));
+                if (d->engine == NULL || d->relay == NULL)
+                        fatalx("%s", err);
+                d->relay_pending = 1;
+        }
+}
+
+static void relay_run(struct ttpd *d)
+{
+        char err[512];
+        int n;
+
+        if (d->relay == NULL || !d->health.db_ok)
+                return;
+        if ((n = relay_drain(d->relay, err, sizeof(err))) == -1) {
+                log_warnx("relay: %s", err);
+                d->relay_pending = 1;
+                return;
+        }
+        if (n > 0)
+                log_debug("relay: published %d message(s)", n);
+        d->relay_pending = 0;
 }
 
 static void health_tick(struct ttpd *d)
@@ -311,19 +506,49 @@ static void health_tick(struct ttpd *d)
 
         db_check(d);
         kafka_check(d);
+        if (d->engine != NULL && d->health.db_ok)
+                position_pending(d);
+        if (d->relay_pending)
+                relay_run(d);
         if (d->conf.state_file != NULL &&
             health_write(d->conf.state_file, &d->health, err, sizeof(err)) ==
                 -1)
                 log_warnx("%s", err);
 }
 
-/*
- * One consumed message.  The protocol engine (issue 3) decides here;
- * until then the daemon only counts what it sees and commits nothing,
- * so every request stays in the log for the engine to apply.
- */
+static void sweep_tick(struct ttpd *d)
+{
+        char err[512];
+        int n;
+
+        if (d->engine == NULL || !d->health.db_ok)
+                return;
+        if ((n = engine_sweep(d->engine, d->conf.sweep_grace, err,
+                              sizeof(err))) == -1)
+                log_warnx("sweep: %s", err);
+        else if (n > 0)
+                log_info("sweep: removed %d expired upload(s)/download(s)", n);
+}
+
+static void backoff(struct ttpd *d)
+{
+        struct timespec ts;
+
+        d->backoff_ms = d->backoff_ms ? d->backoff_ms * 2 : 100;
+        if (d->backoff_ms > 5000)
+                d->backoff_ms = 5000;
+        ts.tv_sec = d->backoff_ms / 1000;
+        ts.tv_nsec = (long)(d->backoff_ms % 1000) * 1000000L;
+        nanosleep(&ts, NULL);
+}
+
+/* One consumed message: apply it, publish what it caused. */
 static void ttpd_handle_message(struct ttpd *d, rd_kafka_message_t *m)
 {
+        struct part *p;
+        char err[1024];
+        int64_t next = 0;
+
         if (m->err) {
                 if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET ||
                     m->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE)
@@ -338,13 +563,34 @@ static void ttpd_handle_message(struct ttpd *d, rd_kafka_message_t *m)
                 return;
         }
         d->health.messages_seen++;
-        log_debug("request at %s [%d] offset %lld, %zu bytes",
-                  rd_kafka_topic_name(m->rkt), m->partition,
-                  (long long)m->offset, m->len);
-        if (!d->warned_unprocessed) {
-                log_warnx("requests are left uncommitted: this build has no "
-                          "protocol engine yet");
-                d->warned_unprocessed = 1;
+        p = part_find(d, m->partition);
+        if (p == NULL || !p->positioned || d->engine == NULL) {
+                /* Fetched before the partition was positioned: it will be
+                 * read again from the stored offset. */
+                return;
+        }
+        switch (engine_apply(d->engine, rd_kafka_topic_name(m->rkt),
+                             m->partition, m->offset, m->key, m->key_len,
+                             m->payload, m->len, &next, err, sizeof(err))) {
+        case ENGINE_APPLIED:
+                d->backoff_ms = 0;
+                d->relay_pending = 1;
+                relay_run(d);
+                break;
+        case ENGINE_SKIPPED:
+                log_info("partition %d offset %lld was applied before; "
+                         "continuing at %lld",
+                         m->partition, (long long)m->offset, (long long)next);
+                seek_to(d, m->partition, next);
+                break;
+        case ENGINE_RETRY:
+                log_warnx("partition %d offset %lld not applied, will retry: "
+                          "%s",
+                          m->partition, (long long)m->offset, err);
+                seek_to(d, m->partition, m->offset);
+                backoff(d);
+                db_check(d);
+                break;
         }
 }
 
@@ -362,14 +608,21 @@ static void ttpd_shutdown(struct ttpd *d)
                 rd_kafka_consumer_close(d->consumer);
                 rd_kafka_destroy(d->consumer);
         }
+        if (d->relay_pending)
+                relay_run(d);
         if (d->producer != NULL) {
                 if (rd_kafka_flush(d->producer, 5000) != 0)
                         log_warnx("kafka: %d replies not delivered at "
-                                  "shutdown",
+                                  "shutdown; the outbox keeps them",
                                   rd_kafka_outq_len(d->producer));
                 rd_kafka_destroy(d->producer);
         }
+        relay_free(d->relay);
+        engine_free(d->engine);
         db_close(d->db);
+        store_close(d->store);
+        crypto_key_free(d->key);
+        free(d->parts);
         if (d->conf.state_file != NULL)
                 unlink(d->conf.state_file);
         if (d->pid_fd != -1) {
@@ -386,9 +639,9 @@ int main(int argc, char **argv)
             {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
         struct ttpd d;
         const char *conf_path = TTPD_DEFAULT_CONF;
-        int foreground = 0, check_only = 0, verbose = 0, ch;
-        char err[1024];
-        double next_tick = 0;
+        int foreground = 0, check_only = 0, verbose = 0, ch, created;
+        char err[1024], key_id[CRYPTO_KEY_ID_LEN + 1];
+        double next_tick = 0, next_sweep = 0;
         struct sigaction sa;
 
         memset(&d, 0, sizeof(d));
@@ -447,6 +700,9 @@ int main(int argc, char **argv)
         if (d.conf.pid_file != NULL &&
             (d.pid_fd = pidfile_open(d.conf.pid_file, err, sizeof(err))) == -1)
                 fatalx("%s", err);
+        if (d.conf.test_crash_point != NULL)
+                log_warnx("TEST MODE: will SIGKILL itself at crash point '%s'",
+                          d.conf.test_crash_point);
 
         memset(&sa, 0, sizeof(sa));
         sa.sa_handler = ttpd_on_signal;
@@ -457,6 +713,15 @@ int main(int argc, char **argv)
 
         if (mysql_library_init(0, NULL, NULL) != 0)
                 fatalx("cannot initialise the MariaDB client library");
+        if ((d.store = store_open(d.conf.store_root, err, sizeof(err))) == NULL)
+                fatalx("store: %s", err);
+        if (ttp_key_load_or_create(d.conf.ttp_key_file, &d.key, &created, err,
+                                   sizeof(err)) == -1)
+                fatalx("TTP key: %s", err);
+        if (crypto_key_id(d.key, key_id, err, sizeof(err)) == -1)
+                fatalx("TTP key: %s", err);
+        log_info("TTP key %s%s (public key in %s.pub)", key_id,
+                 created ? " created" : "", d.conf.ttp_key_file);
         if (kafka_open(&d, err, sizeof(err)) == -1)
                 fatalx("%s", err);
         log_info("started: requests from %s, replies to %s, group %s",
@@ -469,6 +734,10 @@ int main(int argc, char **argv)
                 if (now_seconds() >= next_tick) {
                         health_tick(&d);
                         next_tick = now_seconds() + d.conf.state_interval;
+                }
+                if (now_seconds() >= next_sweep) {
+                        sweep_tick(&d);
+                        next_sweep = now_seconds() + d.conf.sweep_interval;
                 }
                 m = rd_kafka_consumer_poll(d.consumer, 200);
                 if (m != NULL) {

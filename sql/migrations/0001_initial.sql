@@ -22,6 +22,7 @@ CREATE TABLE IF NOT EXISTS uploads_ongoing (
     size          BIGINT UNSIGNED NOT NULL,
     nonce         BINARY(32) NOT NULL,
     incoming_path VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+    object_path   VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL, -- chosen at step 2, never sent before step 8
     issued_at     DATETIME(6) NOT NULL,
     expires_at    DATETIME(6) NOT NULL,
     PRIMARY KEY (file_id),
@@ -88,13 +89,14 @@ CREATE TABLE IF NOT EXISTS used_nonces (
 ) ENGINE=InnoDB;
 
 -- Aborts and their outcome (1 ongoing dropped, 2 deleted, 3 flagged).
+-- A file id stays taken after its abort.
 CREATE TABLE IF NOT EXISTS aborts (
     file_id       VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
     uploader      VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
     outcome       TINYINT UNSIGNED NOT NULL,
     ttp_sig       VARBINARY(80) NOT NULL,
     aborted_at    DATETIME(6) NOT NULL,
-    PRIMARY KEY (file_id, aborted_at)
+    PRIMARY KEY (file_id)
 ) ENGINE=InnoDB;
 
 -- Transactional outbox: replies queued in the transaction that decided
@@ -102,6 +104,7 @@ CREATE TABLE IF NOT EXISTS aborts (
 CREATE TABLE IF NOT EXISTS outbox (
     seq           BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
     msg_id        BINARY(16) NOT NULL,
+    request_msg_id BINARY(16) NULL,                 -- the message it answers
     topic         VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
     msg_key       VARBINARY(64) NULL,
     payload       MEDIUMBLOB NOT NULL,
@@ -109,15 +112,16 @@ CREATE TABLE IF NOT EXISTS outbox (
     sent_at       DATETIME(6) NULL,
     PRIMARY KEY (seq),
     UNIQUE KEY outbox_msg_id (msg_id),
-    KEY outbox_pending (sent_at, seq)
+    KEY outbox_pending (sent_at, seq),
+    KEY outbox_request (request_msg_id)
 ) ENGINE=InnoDB;
 
--- Client messages already applied, and the reply they got, so that a
--- retry (same msg_id) gets the same answer and changes nothing.
+-- Client messages already answered (their replies are the outbox rows
+-- with this request_msg_id), so that a retry (same msg_id) gets the same
+-- answer again and changes nothing.
 CREATE TABLE IF NOT EXISTS processed_messages (
     msg_id        BINARY(16) NOT NULL,
     user_id       VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
-    reply_seq     BIGINT UNSIGNED NULL,
     processed_at  DATETIME(6) NOT NULL,
     PRIMARY KEY (msg_id)
 ) ENGINE=InnoDB;

@@ -17,6 +17,7 @@ db_socket $dir/sock
 db_user tds_ttp
 db_password_file $dir/pw
 store_root $dir/store
+ttp_key_file $dir/ttp_key.pem
 CONF
 }
 
@@ -39,16 +40,16 @@ ok "good configuration accepted"
 ok "kafka.* properties and nonce_ttl accepted"
 
 { good; echo "no_such_key 1"; } > "$dir/c.conf"
-expect_bad "unknown key" "c.conf:6: unknown setting 'no_such_key'"
+expect_bad "unknown key" "c.conf:7: unknown setting 'no_such_key'"
 
 { good; echo "db_user again"; } > "$dir/c.conf"
-expect_bad "repeated key" "c.conf:6: 'db_user' given twice"
+expect_bad "repeated key" "c.conf:7: 'db_user' given twice"
 
 { good; echo "nonce_ttl 0"; } > "$dir/c.conf"
-expect_bad "out of range" "c.conf:6: 0 is out of range"
+expect_bad "out of range" "c.conf:7: 0 is out of range"
 
 { good; echo "db_port http"; } > "$dir/c.conf"
-expect_bad "not a number" "c.conf:6: 'http' is not a number"
+expect_bad "not a number" "c.conf:7: 'http' is not a number"
 
 good | grep -v store_root > "$dir/c.conf"
 expect_bad "missing required key" "'store_root' is required"

@@ -1,0 +1,1511 @@
+/*
+ * engine: apply client messages to the TTP's state, one transaction each.
+ *
+ * A message goes through, in order: the partition offset check (a
+ * message at or below the stored offset was applied already), decoding
+ * (proto.c), the retry check (a processed msg_id gets its first answer
+ * again), then the handler of its type.  A handler either succeeds (its
+ * effects and replies commit together), gives a verdict (upload.result
+ * with verified false: its effects are rolled back, its reply kept), or
+ * rejects (everything it did is rolled back and an `error` is the only
+ * reply).  In every case the offset and the processed msg_id commit with
+ * the replies, so a rejected message changes nothing but the outbox.
+ */
+#include "engine.h"
+
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "base64.h"
+#include "crypto.h"
+#include "db.h"
+#include "hex.h"
+#include "ids.h"
+#include "keycache.h"
+#include "log.h"
+#include "proto.h"
+#include "store.h"
+#include "tbs.h"
+#include "ttp_conf.h"
+
+#define ENGINE_DEADLOCK_TRIES 5
+#define ENGINE_REPLIES_MAX    4096 /* download.cancelled fan-out bound */
+#define ENGINE_CLEANUP_MAX    2
+#define ENGINE_DEAD_VALUE_MAX (64 * 1024)
+#define ENGINE_CATALOG_BYTES  (900 * 1024)
+
+struct engine {
+        const struct ttp_conf *conf;
+        struct db *db;
+        struct store *store;
+        const struct crypto_key *ttp_key;
+        struct keycache *keys;
+};
+
+struct reply {
+        int dead_letter;
+        char key[IDS_USER_MAX + 1]; /* recipient; "" for dead-letter */
+        unsigned char msg_id[16];
+        char *payload;
+        size_t len;
+};
+
+/* Outcome of a handler. */
+enum verdict {
+        V_OK,      /* commit effects and replies */
+        V_VERDICT, /* roll back effects, keep the replies */
+        V_REJECT,  /* roll back everything, reply `error` */
+        V_DB       /* database failure: roll back, retry or `internal` */
+};
+
+/* One message's work in progress. */
+struct txn {
+        struct engine *e;
+        const struct proto_msg *m;
+        time_t now;
+        char now_str[IDS_TIME_LEN + 1];
+        struct reply *replies;
+        size_t nreplies;
+        /* store paths to remove once the transaction committed */
+        char cleanup[ENGINE_CLEANUP_MAX][PROTO_PATH_MAX + 1];
+        size_t ncleanup;
+        int crash_after_commit;
+        enum proto_code code;
+        char why[512];
+        char dberr[512];
+};
+
+void engine_crash_point(const struct ttp_conf *conf, const char *name)
+{
+        if (conf->test_crash_point != NULL &&
+            strcmp(conf->test_crash_point, name) == 0) {
+                log_warnx("test crash point '%s' reached: SIGKILL", name);
+                raise(SIGKILL);
+        }
+}
+
+struct engine *engine_new(const struct ttp_conf *conf, struct db *db,
+                          struct store *store, const struct crypto_key *ttp_key,
+                          char *err, size_t errlen)
+{
+        struct engine *e = calloc(1, sizeof(*e));
+
+        if (e == NULL || (e->keys = keycache_new(100000)) == NULL) {
+                free(e);
+                snprintf(err, errlen, "out of memory");
+                return NULL;
+        }
+        e->conf = conf;
+        e->db = db;
+        e->store = store;
+        e->ttp_key = ttp_key;
+        return e;
+}
+
+void engine_free(struct engine *e)
+{
+        if (e == NULL)
+                return;
+        keycache_free(e->keys);
+        free(e);
+}
+
+static void txn_clear(struct txn *t)
+{
+        for (size_t i = 0; i < t->nreplies; i++)
+                free(t->replies[i].payload);
+        free(t->replies);
+        t->replies = NULL;
+        t->nreplies = 0;
+        t->ncleanup = 0;
+        t->crash_after_commit = 0;
+}
+
+/* Reject the message with `code`; the handler returns what this returns. */
+static enum verdict reject(struct txn *t, enum proto_code code, const char *fmt,
+                           ...) __attribute__((format(printf, 3, 4)));
+
+static enum verdict reject(struct txn *t, enum proto_code code, const char *fmt,
+                           ...)
+{
+        va_list ap;
+
+        t->code = code;
+        va_start(ap, fmt);
+        vsnprintf(t->why, sizeof(t->why), fmt, ap);
+        va_end(ap);
+        return V_REJECT;
+}
+
+static int reply_push(struct txn *t, int dead_letter, const char *key,
+                      char *payload, size_t len, const char *msg_id_hex)
+{
+        struct reply *r, *n;
+        size_t outlen;
+
+        if (t->nreplies == ENGINE_REPLIES_MAX) {
+                free(payload);
+                snprintf(t->dberr, sizeof(t->dberr), "too many replies");
+                return -1;
+        }
+        n = realloc(t->replies, (t->nreplies + 1) * sizeof(*n));
+        if (n == NULL) {
+                free(payload);
+                snprintf(t->dberr, sizeof(t->dberr), "out of memory");
+                return -1;
+        }
+        t->replies = n;
+        r = &t->replies[t->nreplies++];
+        memset(r, 0, sizeof(*r));
+        r->dead_letter = dead_letter;
+        snprintf(r->key, sizeof(r->key), "%s", key);
+        r->payload = payload;
+        r->len = len;
+        if (msg_id_hex != NULL)
+                hex_decode(msg_id_hex, IDS_MSG_ID_LEN, HEX_LOWER_ONLY,
+                           r->msg_id, sizeof(r->msg_id), &outlen, NULL, 0);
+        else
+                crypto_random(r->msg_id, sizeof(r->msg_id), NULL, 0);
+        return 0;
+}
+
+/* Queue a TTP message of `type` to `user`; steals `body`. */
+static int reply_add(struct txn *t, const char *user, enum proto_type type,
+                     json_t *body)
+{
+        char msg_id[IDS_MSG_ID_LEN + 1];
+        char *payload;
+        size_t len;
+
+        if (body == NULL) {
+                snprintf(t->dberr, sizeof(t->dberr), "out of memory");
+                return -1;
+        }
+        if (ids_msg_id_new(msg_id, t->dberr, sizeof(t->dberr)) == -1) {
+                json_decref(body);
+                return -1;
+        }
+        payload = proto_envelope_dump(type, msg_id, user, body, NULL, &len,
+                                      t->dberr, sizeof(t->dberr));
+        if (payload == NULL)
+                return -1;
+        return reply_push(t, 0, user, payload, len, msg_id);
+}
+
+static int reply_error(struct txn *t, const char *user, const char *in_reply_to,
+                       enum proto_code code, const char *message)
+{
+        return reply_add(t, user, PROTO_ERROR,
+                         json_pack("{s:s, s:s, s:s%}", "in_reply_to",
+                                   in_reply_to, "code", proto_code_name(code),
+                                   "message", message,
+                                   strnlen(message, PROTO_REASON_MAX)));
+}
+
+static int reply_dead_letter(struct txn *t, enum proto_code code,
+                             const char *message, const char *topic,
+                             int32_t partition, int64_t offset, const void *key,
+                             size_t keylen, const void *value, size_t len)
+{
+        char *key_b64 = NULL, *value_b64 = NULL, *payload = NULL;
+        json_t *obj = NULL;
+        int ret = -1;
+
+        if (key != NULL && (key_b64 = base64_encode(key, keylen)) == NULL)
+                goto done;
+        value_b64 = base64_encode(
+            value, len > ENGINE_DEAD_VALUE_MAX ? ENGINE_DEAD_VALUE_MAX : len);
+        if (value_b64 == NULL)
+                goto done;
+        obj = json_pack("{s:i, s:s, s:s%, s:s, s:i, s:I, s:s?, s:s}", "v",
+                        PROTO_VERSION, "reason", proto_code_name(code),
+                        "message", message, strnlen(message, PROTO_REASON_MAX),
+                        "topic", topic, "partition", (int)partition, "offset",
+                        (json_int_t)offset, "key_b64", key_b64, "value_b64",
+                        value_b64);
+        if (obj == NULL ||
+            (payload = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER)) ==
+                NULL)
+                goto done;
+        ret = reply_push(t, 1, "", payload, strlen(payload), NULL);
+        payload = NULL;
+done:
+        if (ret == -1 && t->dberr[0] == '\0')
+                snprintf(t->dberr, sizeof(t->dberr), "out of memory");
+        json_decref(obj);
+        free(key_b64);
+        free(value_b64);
+        free(payload);
+        return ret;
+}
+
+static void cleanup_add(struct txn *t, const char *path)
+{
+        if (t->ncleanup < ENGINE_CLEANUP_MAX)
+                snprintf(t->cleanup[t->ncleanup++], sizeof(t->cleanup[0]), "%s",
+                         path);
+}
+
+/*
+ * The TTP's countersignature over the evidence TBS: DER into `sig`
+ * (PROTO_SIG_MAX bytes), and returned as base64 (caller frees); NULL on
+ * error (t->dberr).
+ */
+static char *sign_evidence(struct txn *t, const struct tbs_evidence *ev,
+                           unsigned char *sig, size_t *siglen)
+{
+        unsigned char *der = NULL;
+        char *tbs = NULL, *b64 = NULL;
+        size_t tbslen, derlen;
+
+        if (tbs_evidence(ev, &tbs, &tbslen, t->dberr, sizeof(t->dberr)) == 0 &&
+            crypto_sign(t->e->ttp_key, tbs, tbslen, &der, &derlen, t->dberr,
+                        sizeof(t->dberr)) == 0) {
+                if (derlen > PROTO_SIG_MAX)
+                        snprintf(t->dberr, sizeof(t->dberr),
+                                 "signature of %zu bytes", derlen);
+                else if ((b64 = base64_encode(der, derlen)) != NULL) {
+                        memcpy(sig, der, derlen);
+                        *siglen = derlen;
+                }
+        }
+        free(tbs);
+        free(der);
+        return b64;
+}
+
+/*
+ * The registered key of `user`: 1 found, 0 not registered, -1 database
+ * error (t->dberr).
+ */
+static int user_key(struct txn *t, const char *user, struct keycache_entry *out)
+{
+        unsigned char der[PROTO_PUBKEY_MAX];
+        struct db_out col = DB_OUT_BIN(der);
+        struct db_val arg = DB_STR(user);
+        int found;
+
+        if (keycache_get(t->e->keys, user, out))
+                return 1;
+        if (db_query(t->e->db, DB_USER_GET, &arg, 1, &col, 1, NULL, NULL,
+                     &found, t->dberr, sizeof(t->dberr)) == -1)
+                return -1;
+        if (!found)
+                return 0;
+        if (keycache_put(t->e->keys, user, der, col.len, out, t->dberr,
+                         sizeof(t->dberr)) == -1)
+                return -1;
+        return 1;
+}
+
+/* The sender's key, and the envelope signature checked with it. */
+static enum verdict check_sender(struct txn *t, struct keycache_entry *key)
+{
+        const struct proto_msg *m = t->m;
+        char *tbs = NULL;
+        size_t tbslen;
+        int rc;
+
+        if ((rc = user_key(t, m->user, key)) == -1)
+                return V_DB;
+        if (rc == 0)
+                return reject(t, PROTO_UNKNOWN_USER,
+                              "user %s is not registered", m->user);
+        if (!proto_type_is_signed(m->type))
+                return V_OK;
+        if (proto_request_tbs(m, &tbs, &tbslen, t->why, sizeof(t->why)) == -1)
+                return reject(t, PROTO_BAD_SCHEMA, "%s", t->why);
+        rc = crypto_verify(key->key, tbs, tbslen, m->sig.bin, m->sig.bin_len,
+                           NULL, 0);
+        free(tbs);
+        if (rc != 0)
+                return reject(t, PROTO_BAD_SIGNATURE,
+                              "sig does not verify under the registered key "
+                              "of %s",
+                              m->user);
+        return V_OK;
+}
+
+static int b64_field(json_t *obj, const char *name, const unsigned char *buf,
+                     size_t len)
+{
+        char *b64 = base64_encode(buf, len);
+        int rc;
+
+        if (b64 == NULL)
+                return -1;
+        rc = json_object_set_new(obj, name, json_string(b64));
+        free(b64);
+        return rc;
+}
+
+static void hex32(const unsigned char *buf, char out[65])
+{
+        hex_encode(buf, 32, out, 65);
+}
+
+static const char *time_str(time_t t, char out[IDS_TIME_LEN + 1])
+{
+        if (ids_time_format(t, out, NULL, 0) == -1)
+                snprintf(out, IDS_TIME_LEN + 1, "1970-01-01T00:00:00Z");
+        return out;
+}
+
+/* ---- register ---------------------------------------------------------- */
+
+static enum verdict h_register(struct txn *t)
+{
+        const struct proto_msg *m = t->m;
+        const struct proto_value *pk = &m->f[PF_PUBLIC_KEY];
+        unsigned char stored[PROTO_PUBKEY_MAX], key_id_bin[32];
+        char key_id[CRYPTO_KEY_ID_LEN + 1], owner[IDS_USER_MAX + 1];
+        struct db_out col = DB_OUT_BIN(stored);
+        struct db_out owner_col = DB_OUT_STR(owner);
+        struct crypto_key *key = NULL;
+        enum verdict v = V_DB;
+        char *tbs = NULL;
+        size_t tbslen, n;
+        int found;
+
+        if (crypto_pubkey_from_der(pk->bin, pk->bin_len, &key, t->why,
+                                   sizeof(t->why)) == -1) {
+                v = reject(t, PROTO_BAD_SCHEMA, "body.public_key: %s", t->why);
+                goto done;
+        }
+        if (proto_request_tbs(m, &tbs, &tbslen, t->why, sizeof(t->why)) == -1) {
+                v = reject(t, PROTO_BAD_SCHEMA, "%s", t->why);
+                goto done;
+        }
+        if (crypto_verify(key, tbs, tbslen, m->sig.bin, m->sig.bin_len, NULL,
+                          0) != 0) {
+                v = reject(t, PROTO_BAD_SIGNATURE,
+                           "sig does not verify under body.public_key");
+                goto done;
+        }
+        if (crypto_key_id(key, key_id, t->dberr, sizeof(t->dberr)) == -1 ||
+            hex_decode(key_id, CRYPTO_KEY_ID_LEN, HEX_LOWER_ONLY, key_id_bin,
+                       sizeof(key_id_bin), &n, t->dberr,
+                       sizeof(t->dberr)) == -1)
+                goto done;
+        {
+                struct db_val arg = DB_STR(m->user);
+                if (db_query(t->e->db, DB_USER_LOCK, &arg, 1, &col, 1, NULL,
+                             NULL, &found, t->dberr, sizeof(t->dberr)) == -1)
+                        goto done;
+        }
+        if (found) {
+                if (col.len != pk->bin_len ||
+                    memcmp(stored, pk->bin, col.len) != 0) {
+                        v = reject(t, PROTO_KEY_CONFLICT,
+                                   "user %s is registered with another key",
+                                   m->user);
+                        goto done;
+                }
+        } else {
+                struct db_val arg = DB_BIN(key_id_bin, sizeof(key_id_bin));
+                struct db_val add[3] = {DB_STR(m->user),
+                                        DB_BIN(pk->bin, pk->bin_len),
+                                        DB_BIN(key_id_bin, 32)};
+
+                if (db_query(t->e->db, DB_USER_BY_KEY, &arg, 1, &owner_col, 1,
+                             NULL, NULL, &found, t->dberr,
+                             sizeof(t->dberr)) == -1)
+                        goto done;
+                if (found) {
+                        v = reject(t, PROTO_KEY_CONFLICT,
+                                   "this key is registered to another user");
+                        goto done;
+                }
+                if (db_exec(t->e->db, DB_USER_ADD, add, 3, NULL, t->dberr,
+                            sizeof(t->dberr)) == -1)
+                        goto done;
+        }
+        if (reply_add(t, m->user, PROTO_REGISTER_RESULT,
+                      json_pack("{s:s}", "key_id", key_id)) == -1)
+                goto done;
+        v = V_OK;
+done:
+        free(tbs);
+        crypto_key_free(key);
+        return v;
+}
+
+/* ---- upload ------------------------------------------------------------ */
+
+static int file_taken(struct txn *t, const char *file_id, int *taken)
+{
+        struct db_val args[3] = {DB_STR(file_id), DB_STR(file_id),
+                                 DB_STR(file_id)};
+        struct db_out col = DB_OUT_I64();
+        int found;
+
+        if (db_query(t->e->db, DB_FILE_TAKEN, args, 3, &col, 1, NULL, NULL,
+                     &found, t->dberr, sizeof(t->dberr)) == -1)
+                return -1;
+        *taken = found && col.i != 0;
+        return 0;
+}
+
+static enum verdict h_upload_request(struct txn *t)
+{
+        const struct proto_msg *m = t->m;
+        const char *file_id = m->f[PF_FILE_ID].str;
+        const struct proto_value *name = &m->f[PF_NAME];
+        char incoming[PROTO_PATH_MAX + 1], object[PROTO_PATH_MAX + 1];
+        char expires[IDS_TIME_LEN + 1];
+        unsigned char nonce[PROTO_NONCE_LEN];
+        struct keycache_entry key;
+        enum verdict v;
+        time_t expires_at = t->now + (time_t)t->e->conf->nonce_ttl;
+        json_t *body;
+        int taken;
+
+        if ((v = check_sender(t, &key)) != V_OK)
+                return v;
+        if (file_taken(t, file_id, &taken) == -1)
+                return V_DB;
+        if (taken)
+                return reject(t, PROTO_FILE_EXISTS,
+                              "file_id %s is already taken", file_id);
+        if (crypto_random(nonce, sizeof(nonce), t->dberr, sizeof(t->dberr)) ==
+                -1 ||
+            store_object_name(object, sizeof(object), t->dberr,
+                              sizeof(t->dberr)) == -1 ||
+            store_incoming_prepare(t->e->store, m->user, file_id, incoming,
+                                   sizeof(incoming), t->dberr,
+                                   sizeof(t->dberr)) == -1)
+                return reject(t, PROTO_INTERNAL, "store: %s", t->dberr);
+        {
+                struct db_val add[9] = {DB_STR(file_id),
+                                        DB_STR(m->user),
+                                        DB_BIN(name->str, strlen(name->str)),
+                                        DB_I64(m->f[PF_SIZE].num),
+                                        DB_BIN(nonce, sizeof(nonce)),
+                                        DB_STR(incoming),
+                                        DB_STR(object),
+                                        DB_I64(t->now),
+                                        DB_I64(expires_at)};
+                if (db_exec(t->e->db, DB_UPLOAD_ONGOING_ADD, add, 9, NULL,
+                            t->dberr, sizeof(t->dberr)) == -1)
+                        return V_DB;
+        }
+        body = json_pack("{s:s, s:n, s:s, s:s, s:s}", "file_id", file_id,
+                         "nonce", "key_id", key.key_id, "incoming_path",
+                         incoming, "expires_at", time_str(expires_at, expires));
+        if (body == NULL ||
+            b64_field(body, "nonce", nonce, sizeof(nonce)) == -1) {
+                json_decref(body);
+                snprintf(t->dberr, sizeof(t->dberr), "out of memory");
+                return V_DB;
+        }
+        if (reply_add(t, m->user, PROTO_UPLOAD_CHALLENGE, body) == -1)
+                return V_DB;
+        return V_OK;
+}
+
+/* An upload.result with verified false: the upload stays ongoing. */
+static enum verdict upload_refused(struct txn *t, enum proto_code code,
+                                   const char *detail)
+{
+        const struct proto_msg *m = t->m;
+
+        log_info("upload %s by %s not verified: %s (%s)", m->f[PF_FILE_ID].str,
+                 m->user, proto_code_name(code), detail);
+        if (reply_add(t, m->user, PROTO_UPLOAD_RESULT,
+                      json_pack("{s:s, s:b, s:s, s:s, s:s}", "file_id",
+                                m->f[PF_FILE_ID].str, "verified", 0, "reason",
+                                proto_code_name(code), "sha256",
+                                m->f[PF_SHA256].str, "time", t->now_str)) == -1)
+                return V_DB;
+        return V_VERDICT;
+}
+
+/* Where a nonce or file of a non-ongoing upload went: for the code. */
+static enum verdict upload_not_ongoing(struct txn *t, const char *file_id)
+{
+        int taken;
+
+        if (file_taken(t, file_id, &taken) == -1)
+                return V_DB;
+        if (taken)
+                return reject(t, PROTO_NONCE_INVALID,
+                              "no upload of %s is waiting for a commit",
+                              file_id);
+        return reject(t, PROTO_UNKNOWN_FILE, "no upload of %s", file_id);
+}
+
+static enum verdict h_upload_commit(struct txn *t)
+{
+        const struct proto_msg *m = t->m;
+        const char *file_id = m->f[PF_FILE_ID].str;
+        const struct proto_value *nonce = &m->f[PF_NONCE];
+        const struct proto_value *nro = &m->f[PF_NRO];
+        char uploader[IDS_USER_MAX + 1], incoming[PROTO_PATH_MAX + 1];
+        char object[PROTO_PATH_MAX + 1], name[PROTO_NAME_MAX + 1];
+        char size_str[32], nro_sha256[65], *tbs = NULL, *ttp_sig = NULL;
+        unsigned char stored_nonce[PROTO_NONCE_LEN + 8], nro_hash[32];
+        unsigned char sig[PROTO_SIG_MAX];
+        struct tbs_evidence ev;
+        size_t siglen;
+        struct db_out cols[6] = {DB_OUT_STR(uploader), DB_OUT_BIN(stored_nonce),
+                                 DB_OUT_STR(incoming), DB_OUT_STR(object),
+                                 DB_OUT_I64(),         DB_OUT_BIN(name)};
+        struct tbs_nro nro_fields;
+        struct keycache_entry key;
+        enum store_result sr;
+        enum verdict v;
+        uint64_t affected;
+        size_t tbslen;
+        int found, rc;
+
+        if ((v = check_sender(t, &key)) != V_OK)
+                return v;
+        {
+                struct db_val arg = DB_STR(file_id);
+                if (db_query(t->e->db, DB_UPLOAD_ONGOING_LOCK, &arg, 1, cols, 6,
+                             NULL, NULL, &found, t->dberr,
+                             sizeof(t->dberr)) == -1)
+                        return V_DB;
+        }
+        if (!found)
+                return upload_not_ongoing(t, file_id);
+        if (strcmp(uploader, m->user) != 0)
+                return reject(t, PROTO_NOT_OWNER,
+                              "the upload of %s belongs to another user",
+                              file_id);
+        if (cols[1].len != PROTO_NONCE_LEN ||
+            memcmp(stored_nonce, nonce->bin, PROTO_NONCE_LEN) != 0)
+                return reject(t, PROTO_NONCE_INVALID,
+                              "nonce was not issued for this upload");
+        if (cols[4].i <= (int64_t)t->now)
+                return reject(t, PROTO_NONCE_EXPIRED,
+                              "the upload nonce expired");
+        snprintf(size_str, sizeof(size_str), "%llu",
+                 (unsigned long long)m->f[PF_SIZE].num);
+        nro_fields = (struct tbs_nro){file_id, m->user, m->f[PF_SHA256].str,
+                                      size_str, nonce->str};
+        if (tbs_nro(&nro_fields, &tbs, &tbslen, t->why, sizeof(t->why)) == -1)
+                return reject(t, PROTO_BAD_SCHEMA, "%s", t->why);
+        rc = crypto_verify(key.key, tbs, tbslen, nro->bin, nro->bin_len, NULL,
+                           0);
+        free(tbs);
+        if (rc != 0)
+                return reject(t, PROTO_BAD_SIGNATURE,
+                              "nro does not verify under the key of %s",
+                              m->user);
+        if (strcmp(m->f[PF_PATH].str, incoming) != 0)
+                return upload_refused(t, PROTO_BAD_PATH,
+                                      "path is not the issued incoming_path");
+        sr = store_verify_copy(t->e->store, incoming, object, m->f[PF_SIZE].num,
+                               m->f[PF_SHA256].bin, t->why, sizeof(t->why));
+        if (sr == STORE_BAD_PATH)
+                return upload_refused(t, PROTO_BAD_PATH, t->why);
+        if (sr == STORE_HASH_MISMATCH)
+                return upload_refused(t, PROTO_HASH_MISMATCH, t->why);
+        if (sr != STORE_OK)
+                return reject(t, PROTO_INTERNAL, "store: %s", t->why);
+        /* From here on a failure must not leave the object behind. */
+        cleanup_add(t, incoming);
+        if (crypto_sha256(nro->bin, nro->bin_len, nro_hash, t->dberr,
+                          sizeof(t->dberr)) == -1)
+                goto fail;
+        hex32(nro_hash, nro_sha256);
+        ev = (struct tbs_evidence){
+            "upload",   file_id, m->user,   "", m->f[PF_SHA256].str,
+            nro_sha256, "",      t->now_str};
+        if ((ttp_sig = sign_evidence(t, &ev, sig, &siglen)) == NULL)
+                goto fail;
+        {
+                struct db_val del[2] = {DB_STR(file_id),
+                                        DB_BIN(nonce->bin, PROTO_NONCE_LEN)};
+                struct db_val use = DB_BIN(nonce->bin, PROTO_NONCE_LEN);
+                struct db_val add[11] = {DB_STR(file_id),
+                                         DB_STR(m->user),
+                                         DB_BIN(name, cols[5].len),
+                                         DB_I64(m->f[PF_SIZE].num),
+                                         DB_BIN(m->f[PF_SHA256].bin, 32),
+                                         DB_BIN(nonce->bin, PROTO_NONCE_LEN),
+                                         DB_BIN(nro->bin, nro->bin_len),
+                                         DB_BIN(nro_hash, 32),
+                                         DB_STR(object),
+                                         DB_BIN(sig, siglen),
+                                         DB_I64(t->now)};
+
+                if (db_exec(t->e->db, DB_UPLOAD_ONGOING_DEL_NONCE, del, 2,
+                            &affected, t->dberr, sizeof(t->dberr)) == -1)
+                        goto fail;
+                if (affected != 1) {
+                        v = reject(t, PROTO_NONCE_INVALID,
+                                   "the nonce was used meanwhile");
+                        goto out;
+                }
+                if (db_exec(t->e->db, DB_NONCE_USE, &use, 1, NULL, t->dberr,
+                            sizeof(t->dberr)) == -1) {
+                        if (db_error_is_duplicate(db_errno(t->e->db))) {
+                                v = reject(t, PROTO_NONCE_INVALID,
+                                           "the nonce was used before");
+                                goto out;
+                        }
+                        goto fail;
+                }
+                if (db_exec(t->e->db, DB_UPLOAD_DONE_ADD, add, 11, NULL,
+                            t->dberr, sizeof(t->dberr)) == -1)
+                        goto fail;
+        }
+        if (reply_add(t, m->user, PROTO_UPLOAD_RESULT,
+                      json_pack("{s:s, s:b, s:s, s:s, s:s}", "file_id", file_id,
+                                "verified", 1, "sha256", m->f[PF_SHA256].str,
+                                "time", t->now_str, "ttp_sig", ttp_sig)) == -1)
+                goto fail;
+        v = V_OK;
+        goto out;
+fail:
+        v = V_DB;
+out:
+        if (v != V_OK) {
+                char ignored[256];
+                /* The object must exist only for a committed upload. */
+                t->ncleanup = 0;
+                if (store_remove(t->e->store, object, ignored,
+                                 sizeof(ignored)) == -1)
+                        log_warnx("store: %s", ignored);
+        }
+        free(ttp_sig);
+        return v;
+}
+
+/* ---- download ---------------------------------------------------------- */
+
+struct completed_upload {
+        char uploader[IDS_USER_MAX + 1];
+        unsigned char sha256[32];
+        unsigned char upload_nonce[PROTO_NONCE_LEN + 8];
+        unsigned char nro[PROTO_SIG_MAX + 8];
+        unsigned char nro_sha256[32];
+        char object_path[PROTO_PATH_MAX + 1];
+        int64_t size;
+        size_t nro_len;
+        int aborted;
+};
+
+/* 1 found, 0 not, -1 database error; locks the row. */
+static int completed_upload_lock(struct txn *t, const char *file_id,
+                                 struct completed_upload *u)
+{
+        struct db_out cols[8] = {
+            DB_OUT_STR(u->uploader),    DB_OUT_I64(),
+            DB_OUT_BIN(u->sha256),      DB_OUT_BIN(u->upload_nonce),
+            DB_OUT_BIN(u->nro),         DB_OUT_BIN(u->nro_sha256),
+            DB_OUT_STR(u->object_path), DB_OUT_I64()};
+        struct db_val arg = DB_STR(file_id);
+        int found;
+
+        if (db_query(t->e->db, DB_UPLOAD_DONE_LOCK, &arg, 1, cols, 8, NULL,
+                     NULL, &found, t->dberr, sizeof(t->dberr)) == -1)
+                return -1;
+        u->size = cols[1].i;
+        u->nro_len = cols[4].len;
+        u->aborted = cols[7].i != 0;
+        return found;
+}
+
+/* 1 if `file_id` was aborted, 0 if not, -1 database error. */
+static int file_aborted(struct txn *t, const char *file_id)
+{
+        struct db_val arg = DB_STR(file_id);
+        struct db_out col = DB_OUT_I64();
+        int found;
+
+        if (db_query(t->e->db, DB_ABORT_GET, &arg, 1, &col, 1, NULL, NULL,
+                     &found, t->dberr, sizeof(t->dberr)) == -1)
+                return -1;
+        return found;
+}
+
+static enum verdict h_download_request(struct txn *t)
+{
+        const struct proto_msg *m = t->m;
+        const char *file_id = m->f[PF_FILE_ID].str;
+        unsigned char nonce[PROTO_NONCE_LEN];
+        char sha256[65], expires[IDS_TIME_LEN + 1];
+        struct keycache_entry key, up_key;
+        struct completed_upload u;
+        time_t expires_at = t->now + (time_t)t->e->conf->nonce_ttl;
+        enum verdict v;
+        json_t *body;
+        int rc;
+
+        if ((v = check_sender(t, &key)) != V_OK)
+                return v;
+        if ((rc = completed_upload_lock(t, file_id, &u)) == -1)
+                return V_DB;
+        if (rc == 0) {
+                if ((rc = file_aborted(t, file_id)) == -1)
+                        return V_DB;
+                if (rc == 1)
+                        return reject(t, PROTO_FILE_ABORTED,
+                                      "%s was aborted by its uploader",
+                                      file_id);
+                return reject(t, PROTO_UNKNOWN_FILE, "no verified upload %s",
+                              file_id);
+        }
+        if (u.aborted)
+                return reject(t, PROTO_FILE_ABORTED,
+                              "%s was aborted by its uploader", file_id);
+        if ((rc = user_key(t, u.uploader, &up_key)) != 1) {
+                if (rc == 0)
+                        snprintf(t->dberr, sizeof(t->dberr),
+                                 "uploader %s of %s has no key", u.uploader,
+                                 file_id);
+                return V_DB;
+        }
+        if (crypto_random(nonce, sizeof(nonce), t->dberr, sizeof(t->dberr)) ==
+            -1)
+                return V_DB;
+        {
+                struct db_val add[5] = {DB_BIN(nonce, sizeof(nonce)),
+                                        DB_STR(file_id), DB_STR(m->user),
+                                        DB_I64(t->now), DB_I64(expires_at)};
+                if (db_exec(t->e->db, DB_DOWNLOAD_ONGOING_ADD, add, 5, NULL,
+                            t->dberr, sizeof(t->dberr)) == -1)
+                        return V_DB;
+        }
+        hex32(u.sha256, sha256);
+        body = json_pack(
+            "{s:s, s:n, s:s, s:s, s:n, s:s, s:I, s:n, s:n, s:s}", "file_id",
+            file_id, "nonce", "key_id", key.key_id, "uploader", u.uploader,
+            "uploader_public_key", "sha256", sha256, "size", (json_int_t)u.size,
+            "nro", "upload_nonce", "expires_at", time_str(expires_at, expires));
+        if (body == NULL ||
+            b64_field(body, "nonce", nonce, sizeof(nonce)) == -1 ||
+            b64_field(body, "uploader_public_key", up_key.der,
+                      up_key.der_len) == -1 ||
+            b64_field(body, "nro", u.nro, u.nro_len) == -1 ||
+            b64_field(body, "upload_nonce", u.upload_nonce, PROTO_NONCE_LEN) ==
+                -1) {
+                json_decref(body);
+                snprintf(t->dberr, sizeof(t->dberr), "out of memory");
+                return V_DB;
+        }
+        if (reply_add(t, m->user, PROTO_DOWNLOAD_CHALLENGE, body) == -1)
+                return V_DB;
+        return V_OK;
+}
+
+static enum verdict h_download_receipt(struct txn *t)
+{
+        const struct proto_msg *m = t->m;
+        const char *file_id = m->f[PF_FILE_ID].str;
+        const struct proto_value *nonce = &m->f[PF_NONCE];
+        const struct proto_value *nrr = &m->f[PF_NRR];
+        char row_file[IDS_FILE_ID_MAX + 1], row_user[IDS_USER_MAX + 1];
+        char sha256[65], nro_sha256[65], nrr_sha256[65];
+        char *tbs = NULL, *ttp_sig = NULL;
+        unsigned char nrr_hash[32], sig[PROTO_SIG_MAX];
+        struct tbs_evidence ev;
+        struct db_out cols[3] = {DB_OUT_STR(row_file), DB_OUT_STR(row_user),
+                                 DB_OUT_I64()};
+        struct db_val nonce_arg = DB_BIN(nonce->bin, PROTO_NONCE_LEN);
+        struct keycache_entry key;
+        struct completed_upload u;
+        struct tbs_nrr nrr_fields;
+        enum verdict v;
+        uint64_t affected;
+        size_t tbslen, siglen;
+        json_t *receipt = NULL, *delivery = NULL;
+        int found, rc;
+
+        if ((v = check_sender(t, &key)) != V_OK)
+                return v;
+        if (db_query(t->e->db, DB_DOWNLOAD_ONGOING_LOCK, &nonce_arg, 1, cols, 3,
+                     NULL, NULL, &found, t->dberr, sizeof(t->dberr)) == -1)
+                return V_DB;
+        if (!found) {
+                if ((rc = file_aborted(t, file_id)) == -1)
+                        return V_DB;
+                if (rc == 1)
+                        return reject(t, PROTO_FILE_ABORTED,
+                                      "%s was aborted by its uploader",
+                                      file_id);
+                return reject(t, PROTO_NONCE_INVALID,
+                              "no download is waiting with this nonce");
+        }
+        if (strcmp(row_file, file_id) != 0 || strcmp(row_user, m->user) != 0)
+                return reject(t, PROTO_NONCE_INVALID,
+                              "the nonce was issued for another download");
+        if (cols[2].i <= (int64_t)t->now)
+                return reject(t, PROTO_NONCE_EXPIRED,
+                              "the download nonce expired");
+        if ((rc = completed_upload_lock(t, file_id, &u)) == -1)
+                return V_DB;
+        if (rc == 0 || u.aborted)
+                return reject(t, PROTO_FILE_ABORTED,
+                              "%s was aborted by its uploader", file_id);
+        hex32(u.sha256, sha256);
+        hex32(u.nro_sha256, nro_sha256);
+        nrr_fields =
+            (struct tbs_nrr){file_id, m->user, sha256, nro_sha256, nonce->str};
+        if (tbs_nrr(&nrr_fields, &tbs, &tbslen, t->why, sizeof(t->why)) == -1)
+                return reject(t, PROTO_BAD_SCHEMA, "%s", t->why);
+        rc = crypto_verify(key.key, tbs, tbslen, nrr->bin, nrr->bin_len, NULL,
+                           0);
+        free(tbs);
+        if (rc != 0)
+                return reject(t, PROTO_BAD_SIGNATURE,
+                              "nrr does not verify under the key of %s over "
+                              "the stored NRO",
+                              m->user);
+        if (crypto_sha256(nrr->bin, nrr->bin_len, nrr_hash, t->dberr,
+                          sizeof(t->dberr)) == -1)
+                return V_DB;
+        hex32(nrr_hash, nrr_sha256);
+        ev = (struct tbs_evidence){"exchange", file_id,   u.uploader,
+                                   m->user,    sha256,    nro_sha256,
+                                   nrr_sha256, t->now_str};
+        if ((ttp_sig = sign_evidence(t, &ev, sig, &siglen)) == NULL)
+                goto fail;
+        if (db_exec(t->e->db, DB_DOWNLOAD_ONGOING_DEL, &nonce_arg, 1, &affected,
+                    t->dberr, sizeof(t->dberr)) == -1)
+                goto fail;
+        if (affected != 1) {
+                v = reject(t, PROTO_NONCE_INVALID,
+                           "the nonce was used meanwhile");
+                goto out;
+        }
+        if (db_exec(t->e->db, DB_NONCE_USE, &nonce_arg, 1, NULL, t->dberr,
+                    sizeof(t->dberr)) == -1) {
+                if (db_error_is_duplicate(db_errno(t->e->db))) {
+                        v = reject(t, PROTO_NONCE_INVALID,
+                                   "the nonce was used before");
+                        goto out;
+                }
+                goto fail;
+        }
+        {
+                struct db_val add[7] = {DB_BIN(nonce->bin, PROTO_NONCE_LEN),
+                                        DB_STR(file_id),
+                                        DB_STR(m->user),
+                                        DB_BIN(nrr->bin, nrr->bin_len),
+                                        DB_BIN(nrr_hash, 32),
+                                        DB_BIN(sig, siglen),
+                                        DB_I64(t->now)};
+                if (db_exec(t->e->db, DB_DOWNLOAD_DONE_ADD, add, 7, NULL,
+                            t->dberr, sizeof(t->dberr)) == -1)
+                        goto fail;
+        }
+        /* Step 7 to A and step 8 to B, queued in this one transaction. */
+        receipt = json_pack(
+            "{s:s, s:s, s:n, s:s, s:s, s:s, s:s, s:s, s:s}", "file_id", file_id,
+            "downloader", m->user, "downloader_public_key", "sha256", sha256,
+            "nro_sha256", nro_sha256, "nonce", nonce->str, "nrr", nrr->str,
+            "time", t->now_str, "ttp_sig", ttp_sig);
+        delivery =
+            json_pack("{s:s, s:s, s:s, s:s, s:I, s:n, s:n, s:s, s:s, "
+                      "s:s}",
+                      "file_id", file_id, "nonce", nonce->str, "uploader",
+                      u.uploader, "sha256", sha256, "size", (json_int_t)u.size,
+                      "nro", "upload_nonce", "object_path", u.object_path,
+                      "time", t->now_str, "ttp_sig", ttp_sig);
+        if (receipt == NULL || delivery == NULL ||
+            b64_field(receipt, "downloader_public_key", key.der, key.der_len) ==
+                -1 ||
+            b64_field(delivery, "nro", u.nro, u.nro_len) == -1 ||
+            b64_field(delivery, "upload_nonce", u.upload_nonce,
+                      PROTO_NONCE_LEN) == -1) {
+                snprintf(t->dberr, sizeof(t->dberr), "out of memory");
+                goto fail;
+        }
+        rc = reply_add(t, u.uploader, PROTO_RECEIPT, receipt);
+        receipt = NULL;
+        if (rc == -1)
+                goto fail;
+        rc = reply_add(t, m->user, PROTO_DELIVERY, delivery);
+        delivery = NULL;
+        if (rc == -1)
+                goto fail;
+        t->crash_after_commit = 1;
+        v = V_OK;
+        goto out;
+fail:
+        v = V_DB;
+out:
+        json_decref(receipt);
+        json_decref(delivery);
+        free(ttp_sig);
+        return v;
+}
+
+/* ---- abort ------------------------------------------------------------- */
+
+struct cancel_ctx {
+        struct txn *t;
+        const char *file_id;
+        int failed;
+};
+
+static int cancel_one(void *ctx, const struct db_out *cols)
+{
+        struct cancel_ctx *c = ctx;
+
+        if (reply_add(c->t, cols[0].buf, PROTO_DOWNLOAD_CANCELLED,
+                      json_pack("{s:s, s:s}", "file_id", c->file_id, "reason",
+                                proto_code_name(PROTO_FILE_ABORTED))) == -1) {
+                c->failed = 1;
+                return -1;
+        }
+        return 0;
+}
+
+/* Tell every B with a pending download, then drop those downloads. */
+static int cancel_pending(struct txn *t, const char *file_id)
+{
+        char downloader[IDS_USER_MAX + 1];
+        struct db_out col = DB_OUT_STR(downloader);
+        struct db_val arg = DB_STR(file_id);
+        struct cancel_ctx ctx = {t, file_id, 0};
+        int found;
+
+        if (db_query(t->e->db, DB_DOWNLOAD_PENDING_FOR_FILE, &arg, 1, &col, 1,
+                     cancel_one, &ctx, &found, t->dberr,
+                     sizeof(t->dberr)) == -1)
+                return -1;
+        return db_exec(t->e->db, DB_DOWNLOAD_PENDING_DEL_FILE, &arg, 1, NULL,
+                       t->dberr, sizeof(t->dberr));
+}
+
+static enum verdict h_abort(struct txn *t)
+{
+        const struct proto_msg *m = t->m;
+        const char *file_id = m->f[PF_FILE_ID].str;
+        char uploader[IDS_USER_MAX + 1], incoming[PROTO_PATH_MAX + 1];
+        char object[PROTO_PATH_MAX + 1], sha256[65] = "", nro_sha256[65] = "";
+        unsigned char nonce[PROTO_NONCE_LEN + 8], name[PROTO_NAME_MAX + 1];
+        struct db_out ongoing[6] = {DB_OUT_STR(uploader), DB_OUT_BIN(nonce),
+                                    DB_OUT_STR(incoming), DB_OUT_STR(object),
+                                    DB_OUT_I64(),         DB_OUT_BIN(name)};
+        struct db_val arg = DB_STR(file_id);
+        struct db_out count = DB_OUT_I64();
+        struct keycache_entry key;
+        struct completed_upload u;
+        unsigned char sig[PROTO_SIG_MAX];
+        struct tbs_evidence ev;
+        char *ttp_sig = NULL;
+        enum verdict v;
+        size_t siglen;
+        int outcome, found, rc;
+
+        if ((v = check_sender(t, &key)) != V_OK)
+                return v;
+        if ((rc = file_aborted(t, file_id)) == -1)
+                return V_DB;
+        if (rc == 1)
+                return reject(t, PROTO_FILE_ABORTED, "%s was aborted already",
+                              file_id);
+        if (db_query(t->e->db, DB_UPLOAD_ONGOING_LOCK, &arg, 1, ongoing, 6,
+                     NULL, NULL, &found, t->dberr, sizeof(t->dberr)) == -1)
+                return V_DB;
+        if (found) {
+                if (strcmp(uploader, m->user) != 0)
+                        return reject(t, PROTO_NOT_OWNER,
+                                      "%s belongs to another user", file_id);
+                if (db_exec(t->e->db, DB_UPLOAD_ONGOING_DEL, &arg, 1, NULL,
+                            t->dberr, sizeof(t->dberr)) == -1)
+                        return V_DB;
+                cleanup_add(t, incoming);
+                cleanup_add(t, object);
+                outcome = 1;
+        } else {
+                if ((rc = completed_upload_lock(t, file_id, &u)) == -1)
+                        return V_DB;
+                if (rc == 0)
+                        return reject(t, PROTO_UNKNOWN_FILE, "no upload %s",
+                                      file_id);
+                if (strcmp(u.uploader, m->user) != 0)
+                        return reject(t, PROTO_NOT_OWNER,
+                                      "%s belongs to another user", file_id);
+                hex32(u.sha256, sha256);
+                hex32(u.nro_sha256, nro_sha256);
+                if (db_query(t->e->db, DB_DOWNLOAD_DONE_COUNT, &arg, 1, &count,
+                             1, NULL, NULL, &found, t->dberr,
+                             sizeof(t->dberr)) == -1 ||
+                    cancel_pending(t, file_id) == -1)
+                        return V_DB;
+                if (count.i == 0) {
+                        if (db_exec(t->e->db, DB_UPLOAD_DONE_DEL, &arg, 1, NULL,
+                                    t->dberr, sizeof(t->dberr)) == -1)
+                                return V_DB;
+                        cleanup_add(t, u.object_path);
+                        outcome = 2;
+                } else {
+                        struct db_val upd[2] = {DB_I64(t->now),
+                                                DB_STR(file_id)};
+                        if (db_exec(t->e->db, DB_UPLOAD_DONE_ABORT, upd, 2,
+                                    NULL, t->dberr, sizeof(t->dberr)) == -1)
+                                return V_DB;
+                        outcome = 3;
+                }
+        }
+        ev = (struct tbs_evidence){"abort", file_id,    m->user, "",
+                                   sha256,  nro_sha256, "",      t->now_str};
+        if ((ttp_sig = sign_evidence(t, &ev, sig, &siglen)) == NULL)
+                goto fail;
+        {
+                struct db_val add[5] = {DB_STR(file_id), DB_STR(m->user),
+                                        DB_I64(outcome), DB_BIN(sig, siglen),
+                                        DB_I64(t->now)};
+                if (db_exec(t->e->db, DB_ABORT_ADD, add, 5, NULL, t->dberr,
+                            sizeof(t->dberr)) == -1)
+                        goto fail;
+        }
+        if (reply_add(t, m->user, PROTO_ABORT_RESULT,
+                      json_pack("{s:s, s:i, s:s, s:s}", "file_id", file_id,
+                                "abort", outcome, "time", t->now_str, "ttp_sig",
+                                ttp_sig)) == -1)
+                goto fail;
+        v = V_OK;
+        goto out;
+fail:
+        v = V_DB;
+out:
+        free(ttp_sig);
+        return v;
+}
+
+/* ---- catalog ----------------------------------------------------------- */
+
+struct catalog_ctx {
+        json_t *files;
+        size_t bytes;
+};
+
+static int catalog_row(void *ctx, const struct db_out *cols)
+{
+        struct catalog_ctx *c = ctx;
+        char sha256[65], when[IDS_TIME_LEN + 1];
+        json_t *entry;
+
+        if (cols[3].len != 32)
+                return -1;
+        /* Stay well inside the 1 MiB message limit. */
+        if (c->bytes + cols[1].len + 300 > ENGINE_CATALOG_BYTES)
+                return 0;
+        hex32(cols[3].buf, sha256);
+        entry = json_pack("{s:s, s:s%, s:s, s:s, s:I, s:s}", "file_id",
+                          (const char *)cols[0].buf, "name",
+                          (const char *)cols[1].buf, cols[1].len, "uploader",
+                          (const char *)cols[2].buf, "sha256", sha256, "size",
+                          (json_int_t)cols[4].i, "uploaded_at",
+                          time_str((time_t)cols[5].i, when));
+        if (entry == NULL || json_array_append_new(c->files, entry) == -1)
+                return -1;
+        c->bytes += cols[1].len + 300;
+        return 0;
+}
+
+static enum verdict h_catalog_request(struct txn *t)
+{
+        char file_id[IDS_FILE_ID_MAX + 1], name[PROTO_NAME_MAX + 1];
+        char uploader[IDS_USER_MAX + 1];
+        unsigned char sha256[32];
+        struct db_out cols[6] = {DB_OUT_STR(file_id),  DB_OUT_STR(name),
+                                 DB_OUT_STR(uploader), DB_OUT_BIN(sha256),
+                                 DB_OUT_I64(),         DB_OUT_I64()};
+        struct db_val limit = DB_I64(PROTO_CATALOG_MAX);
+        struct catalog_ctx ctx = {json_array(), 0};
+        struct keycache_entry key;
+        enum verdict v;
+        int found;
+
+        if ((v = check_sender(t, &key)) != V_OK) {
+                json_decref(ctx.files);
+                return v;
+        }
+        if (ctx.files == NULL ||
+            db_query(t->e->db, DB_CATALOG, &limit, 1, cols, 6, catalog_row,
+                     &ctx, &found, t->dberr, sizeof(t->dberr)) == -1) {
+                json_decref(ctx.files);
+                return V_DB;
+        }
+        if (reply_add(t, t->m->user, PROTO_CATALOG,
+                      json_pack("{s:o}", "files", ctx.files)) == -1)
+                return V_DB;
+        return V_OK;
+}
+
+/* ---- the transaction around a message ---------------------------------- */
+
+static enum verdict dispatch(struct txn *t)
+{
+        switch (t->m->type) {
+        case PROTO_REGISTER:
+                return h_register(t);
+        case PROTO_UPLOAD_REQUEST:
+                return h_upload_request(t);
+        case PROTO_UPLOAD_COMMIT:
+                return h_upload_commit(t);
+        case PROTO_DOWNLOAD_REQUEST:
+                return h_download_request(t);
+        case PROTO_DOWNLOAD_RECEIPT:
+                return h_download_receipt(t);
+        case PROTO_ABORT:
+                return h_abort(t);
+        case PROTO_CATALOG_REQUEST:
+                return h_catalog_request(t);
+        default:
+                return reject(t, PROTO_BAD_SCHEMA,
+                              "%s is not a request a client may send",
+                              proto_type_name(t->m->type));
+        }
+}
+
+/*
+ * Lock the partition's offset row.  Returns 1 if `offset` is new, 0 if
+ * it was applied already (`*stored` is where to continue), -1 on error.
+ */
+static int offset_claim(struct txn *t, const char *topic, int32_t partition,
+                        int64_t offset, int64_t *stored)
+{
+        struct db_val args[3] = {DB_STR(t->e->conf->group_id), DB_STR(topic),
+                                 DB_I64(partition)};
+        struct db_out col = DB_OUT_I64();
+        int found;
+
+        if (db_query(t->e->db, DB_OFFSET_LOCK, args, 3, &col, 1, NULL, NULL,
+                     &found, t->dberr, sizeof(t->dberr)) == -1)
+                return -1;
+        *stored = found ? col.i : -1;
+        return !found || col.i <= offset;
+}
+
+static int offset_store(struct txn *t, const char *topic, int32_t partition,
+                        int64_t next)
+{
+        struct db_val args[4] = {DB_STR(t->e->conf->group_id), DB_STR(topic),
+                                 DB_I64(partition), DB_I64(next)};
+
+        return db_exec(t->e->db, DB_OFFSET_SET, args, 4, NULL, t->dberr,
+                       sizeof(t->dberr));
+}
+
+static int outbox_write(struct txn *t, const unsigned char *request_msg_id)
+{
+        for (size_t i = 0; i < t->nreplies; i++) {
+                struct reply *r = &t->replies[i];
+                struct db_val args[5] = {
+                    DB_BIN(r->msg_id, 16),
+                    request_msg_id ? DB_BIN(request_msg_id, 16)
+                                   : (struct db_val){DB_T_NULL, NULL, 0, 0},
+                    DB_STR(r->dead_letter ? "dead-letter" : "replies"),
+                    r->key[0] ? DB_BIN(r->key, strlen(r->key))
+                              : (struct db_val){DB_T_NULL, NULL, 0, 0},
+                    DB_BIN(r->payload, r->len)};
+
+                if (db_exec(t->e->db, DB_OUTBOX_ADD, args, 5, NULL, t->dberr,
+                            sizeof(t->dberr)) == -1)
+                        return -1;
+        }
+        return 0;
+}
+
+/*
+ * A retry: 1 if `msg_id` was processed for the same user (its replies
+ * are marked for re-publication), 2 if another user used it, 0 if new,
+ * -1 on database error.
+ */
+static int retry_check(struct txn *t, const unsigned char *msg_id)
+{
+        char user[IDS_USER_MAX + 1];
+        struct db_out col = DB_OUT_STR(user);
+        struct db_val arg = DB_BIN(msg_id, 16);
+        int found;
+
+        if (db_query(t->e->db, DB_PROCESSED_GET, &arg, 1, &col, 1, NULL, NULL,
+                     &found, t->dberr, sizeof(t->dberr)) == -1)
+                return -1;
+        if (!found)
+                return 0;
+        if (strcmp(user, t->m->user) != 0)
+                return 2;
+        if (db_exec(t->e->db, DB_OUTBOX_RESEND, &arg, 1, NULL, t->dberr,
+                    sizeof(t->dberr)) == -1)
+                return -1;
+        return 1;
+}
+
+static int processed_add(struct txn *t, const unsigned char *msg_id)
+{
+        struct db_val args[2] = {DB_BIN(msg_id, 16), DB_STR(t->m->user)};
+
+        return db_exec(t->e->db, DB_PROCESSED_ADD, args, 2, NULL, t->dberr,
+                       sizeof(t->dberr));
+}
+
+/* After a lost COMMIT: did it happen?  1 yes, 0 no, -1 cannot tell. */
+static int commit_outcome(struct engine *e, const char *topic,
+                          int32_t partition, int64_t offset)
+{
+        char err[512];
+        int64_t stored;
+
+        if (db_ping(e->db, err, sizeof(err)) == -1)
+                return -1;
+        stored = engine_stored_offset(e, topic, partition, err, sizeof(err));
+        if (stored == -2)
+                return -1;
+        return stored > offset;
+}
+
+static void run_cleanup(struct txn *t)
+{
+        char err[512];
+
+        for (size_t i = 0; i < t->ncleanup; i++)
+                if (store_remove(t->e->store, t->cleanup[i], err,
+                                 sizeof(err)) == -1)
+                        log_warnx("store: %s", err);
+}
+
+/*
+ * One attempt at applying the message in a transaction.  Returns the
+ * engine result; on ENGINE_RETRY with t->code == PROTO_OK the database
+ * failed (t->dberr), which the caller may retry.
+ */
+static enum engine_result
+apply_once(struct txn *t, const char *topic, int32_t partition, int64_t offset,
+           const void *key, size_t keylen, const void *value, size_t len,
+           enum proto_code decode_code, const char *decode_err,
+           int64_t *next_offset)
+{
+        struct engine *e = t->e;
+        const struct proto_msg *m = t->m;
+        unsigned char msg_id[16], *request_id = NULL;
+        enum verdict v = V_OK;
+        int64_t stored;
+        size_t n;
+        int rc;
+
+        txn_clear(t);
+        t->code = PROTO_OK;
+        t->why[0] = t->dberr[0] = '\0';
+        if ((rc = offset_claim(t, topic, partition, offset, &stored)) == -1)
+                goto db_error;
+        if (rc == 0) {
+                db_rollback(e->db);
+                *next_offset = stored;
+                return ENGINE_SKIPPED;
+        }
+        if (!m->attributable) {
+                log_warnx("%s [%d] offset %lld: %s: to dead-letter", topic,
+                          partition, (long long)offset, decode_err);
+                if (reply_dead_letter(t, decode_code, decode_err, topic,
+                                      partition, offset, key, keylen, value,
+                                      len) == -1)
+                        goto db_error;
+                goto finish;
+        }
+        hex_decode(m->msg_id, IDS_MSG_ID_LEN, HEX_LOWER_ONLY, msg_id,
+                   sizeof(msg_id), &n, NULL, 0);
+        request_id = msg_id;
+        if ((rc = retry_check(t, msg_id)) == -1)
+                goto db_error;
+        if (rc == 1) {
+                log_debug("%s from %s: retry of msg_id %s, answered again",
+                          proto_type_name(m->type), m->user, m->msg_id);
+                request_id = NULL;
+                goto finish;
+        }
+        if (rc == 2) {
+                /* Not recorded: the msg_id belongs to someone else. */
+                request_id = NULL;
+                if (reply_error(t, m->user, m->msg_id, PROTO_BAD_SCHEMA,
+                                "msg_id was already used by another "
+                                "message") == -1)
+                        goto db_error;
+                goto finish;
+        }
+        if (decode_code != PROTO_OK) {
+                t->code = decode_code;
+                snprintf(t->why, sizeof(t->why), "%s", decode_err);
+                v = V_REJECT;
+        } else {
+                v = dispatch(t);
+        }
+        if (v == V_DB) {
+                if (db_error_is_connection(db_errno(e->db)) ||
+                    db_error_is_retryable(db_errno(e->db)))
+                        goto db_error;
+                /* A failure that redelivery would not cure: answer
+                 * `internal` and change nothing. */
+                log_warnx("%s from %s: %s", proto_type_name(m->type), m->user,
+                          t->dberr);
+                t->code = PROTO_INTERNAL;
+                snprintf(t->why, sizeof(t->why),
+                         "the TTP failed to process "
+                         "the message; try again");
+                v = V_REJECT;
+        }
+        if (v == V_REJECT || v == V_VERDICT) {
+                /* Undo the handler's effects, keep a verdict's replies. */
+                struct reply *kept = t->replies;
+                size_t nkept = t->nreplies;
+
+                t->replies = NULL;
+                t->nreplies = 0;
+                t->ncleanup = 0;
+                t->crash_after_commit = 0;
+                db_rollback(e->db);
+                if ((rc = offset_claim(t, topic, partition, offset, &stored)) !=
+                    1) {
+                        for (size_t i = 0; i < nkept; i++)
+                                free(kept[i].payload);
+                        free(kept);
+                        if (rc == -1)
+                                goto db_error;
+                        *next_offset = stored;
+                        return ENGINE_SKIPPED;
+                }
+                t->replies = kept;
+                t->nreplies = nkept;
+                if (v == V_REJECT) {
+                        log_info("%s from %s rejected: %s: %s",
+                                 proto_type_name(m->type), m->user,
+                                 proto_code_name(t->code), t->why);
+                        if (reply_error(t, m->user, m->msg_id, t->code,
+                                        t->why) == -1)
+                                goto db_error;
+                }
+        }
+        if (processed_add(t, msg_id) == -1)
+                goto db_error;
+finish:
+        if (outbox_write(t, request_id) == -1 ||
+            offset_store(t, topic, partition, offset + 1) == -1)
+                goto db_error;
+        if (db_commit(e->db, t->dberr, sizeof(t->dberr)) == -1) {
+                if (!db_error_is_connection(db_errno(e->db)))
+                        goto db_error;
+                /* Ambiguous: look the outcome up, never blindly redo. */
+                rc = commit_outcome(e, topic, partition, offset);
+                if (rc != 1) {
+                        snprintf(t->dberr, sizeof(t->dberr),
+                                 "commit lost with the connection; %s",
+                                 rc == 0 ? "it did not happen"
+                                         : "outcome unknown yet");
+                        return ENGINE_RETRY;
+                }
+                log_info("commit lost with the connection had happened");
+        }
+        if (t->crash_after_commit)
+                engine_crash_point(e->conf, "after-commit");
+        run_cleanup(t);
+        return ENGINE_APPLIED;
+db_error:
+        db_rollback(e->db);
+        return ENGINE_RETRY;
+}
+
+enum engine_result engine_apply(struct engine *e, const char *topic,
+                                int32_t partition, int64_t offset,
+                                const void *key, size_t keylen,
+                                const void *value, size_t len,
+                                int64_t *next_offset, char *err, size_t errlen)
+{
+        struct proto_msg msg;
+        struct txn t;
+        enum proto_code code = PROTO_OK;
+        enum engine_result r = ENGINE_RETRY;
+        char decode_err[512] = "";
+
+        memset(&t, 0, sizeof(t));
+        t.e = e;
+        t.m = &msg;
+        t.now = time(NULL);
+        time_str(t.now, t.now_str);
+        if (proto_decode(value, len, &msg, &code, decode_err,
+                         sizeof(decode_err)) == 0)
+                code = PROTO_OK;
+        for (int attempt = 0; attempt < ENGINE_DEADLOCK_TRIES; attempt++) {
+                r = apply_once(&t, topic, partition, offset, key, keylen, value,
+                               len, code, decode_err, next_offset);
+                if (r != ENGINE_RETRY ||
+                    !db_error_is_retryable(db_errno(e->db)))
+                        break;
+                log_debug("deadlock, attempt %d: %s", attempt + 1, t.dberr);
+        }
+        if (r == ENGINE_RETRY)
+                snprintf(err, errlen, "%s", t.dberr);
+        txn_clear(&t);
+        proto_msg_fini(&msg);
+        return r;
+}
+
+int64_t engine_stored_offset(struct engine *e, const char *topic,
+                             int32_t partition, char *err, size_t errlen)
+{
+        struct db_val args[3] = {DB_STR(e->conf->group_id), DB_STR(topic),
+                                 DB_I64(partition)};
+        struct db_out col = DB_OUT_I64();
+        int found, rc;
+
+        rc = db_query(e->db, DB_OFFSET_GET, args, 3, &col, 1, NULL, NULL,
+                      &found, err, errlen);
+        db_rollback(e->db);
+        if (rc == -1)
+                return -2;
+        return found ? col.i : -1;
+}
+
+struct sweep_ctx {
+        struct engine *e;
+        int64_t before;
+        int removed;
+};
+
+static int sweep_upload(void *ctx, const struct db_out *cols)
+{
+        struct sweep_ctx *s = ctx;
+        char err[512];
+        struct db_val args[2] = {DB_STR(cols[0].buf), DB_I64(s->before)};
+        uint64_t affected;
+
+        if (db_exec(s->e->db, DB_SWEEP_UPLOAD_DEL, args, 2, &affected, err,
+                    sizeof(err)) == -1)
+                return -1;
+        /* The incoming file, and an object left by a crash mid-commit. */
+        for (int i = 1; affected == 1 && i <= 2; i++)
+                if (store_remove(s->e->store, cols[i].buf, err, sizeof(err)) ==
+                    -1)
+                        log_warnx("sweep: %s", err);
+        s->removed += (int)affected;
+        return 0;
+}
+
+int engine_sweep(struct engine *e, unsigned grace, char *err, size_t errlen)
+{
+        char file_id[IDS_FILE_ID_MAX + 1], incoming[PROTO_PATH_MAX + 1];
+        char object[PROTO_PATH_MAX + 1];
+        struct db_out cols[3] = {DB_OUT_STR(file_id), DB_OUT_STR(incoming),
+                                 DB_OUT_STR(object)};
+        struct sweep_ctx s = {e, (int64_t)time(NULL) - grace, 0};
+        struct db_val list[2] = {DB_I64(s.before), DB_I64(1000)};
+        struct db_val before = DB_I64(s.before);
+        uint64_t affected = 0;
+        int found;
+
+        if (db_query(e->db, DB_SWEEP_UPLOADS_LIST, list, 2, cols, 3,
+                     sweep_upload, &s, &found, err, errlen) == -1 ||
+            db_exec(e->db, DB_SWEEP_DOWNLOADS, &before, 1, &affected, err,
+                    errlen) == -1 ||
+            db_commit(e->db, err, errlen) == -1) {
+                db_rollback(e->db);
+                return -1;
+        }
+        return s.removed + (int)affected;
+}

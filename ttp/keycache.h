@@ -1,0 +1,40 @@
+/*
+ * keycache: registered users' public keys, parsed once.
+ *
+ * Parsing an SPKI costs more than verifying a signature on OpenSSL 3, and
+ * a user's key never changes once registered (register with another key
+ * is key_conflict), so a parsed key can be kept for the daemon's life.
+ * Only keys read from committed rows may be added.
+ */
+#ifndef TTP_KEYCACHE_H
+#define TTP_KEYCACHE_H
+
+#include <stddef.h>
+
+struct crypto_key;
+struct keycache;
+
+struct keycache_entry {
+        const struct crypto_key *key; /* borrowed from the cache */
+        const char *key_id;           /* 64 hex */
+        const unsigned char *der;     /* SPKI DER */
+        size_t der_len;
+};
+
+/* `max_entries` bounds memory: past it the cache starts over. */
+struct keycache *keycache_new(size_t max_entries);
+void keycache_free(struct keycache *cache);
+
+/* 1 and `*out` if cached, 0 if not. */
+int keycache_get(struct keycache *cache, const char *user,
+                 struct keycache_entry *out);
+
+/*
+ * Parse `der` and cache it under `user`.  -1 with a message if the key
+ * does not parse (a corrupt row).  `out` is filled on success.
+ */
+int keycache_put(struct keycache *cache, const char *user,
+                 const unsigned char *der, size_t der_len,
+                 struct keycache_entry *out, char *err, size_t errlen);
+
+#endif
