@@ -199,14 +199,30 @@ static int reply_add(struct txn *t, const char *user, enum proto_type type,
         return reply_push(t, 0, user, payload, len, msg_id);
 }
 
+/*
+ * A message text safe to send: printable ASCII only, so that quoting
+ * hostile input can never make the reply itself unencodable (which
+ * would stall the partition on a message that can never be answered).
+ */
+static void text_sanitize(const char *in, char *out, size_t outlen)
+{
+        size_t i;
+
+        for (i = 0; in[i] != '\0' && i + 1 < outlen; i++)
+                out[i] = (in[i] >= 0x20 && in[i] < 0x7f) ? in[i] : '?';
+        out[i] = '\0';
+}
+
 static int reply_error(struct txn *t, const char *user, const char *in_reply_to,
                        enum proto_code code, const char *message)
 {
+        char text[PROTO_REASON_MAX];
+
+        text_sanitize(message, text, sizeof(text));
         return reply_add(t, user, PROTO_ERROR,
-                         json_pack("{s:s, s:s, s:s%}", "in_reply_to",
+                         json_pack("{s:s, s:s, s:s}", "in_reply_to",
                                    in_reply_to, "code", proto_code_name(code),
-                                   "message", message,
-                                   strnlen(message, PROTO_REASON_MAX)));
+                                   "message", text));
 }
 
 static int reply_dead_letter(struct txn *t, enum proto_code code,
@@ -215,6 +231,7 @@ static int reply_dead_letter(struct txn *t, enum proto_code code,
                              size_t keylen, const void *value, size_t len)
 {
         char *key_b64 = NULL, *value_b64 = NULL, *payload = NULL;
+        char text[PROTO_REASON_MAX];
         json_t *obj = NULL;
         int ret = -1;
 
@@ -224,12 +241,12 @@ static int reply_dead_letter(struct txn *t, enum proto_code code,
             value, len > ENGINE_DEAD_VALUE_MAX ? ENGINE_DEAD_VALUE_MAX : len);
         if (value_b64 == NULL)
                 goto done;
-        obj = json_pack("{s:i, s:s, s:s%, s:s, s:i, s:I, s:s?, s:s}", "v",
+        text_sanitize(message, text, sizeof(text));
+        obj = json_pack("{s:i, s:s, s:s, s:s, s:i, s:I, s:s?, s:s}", "v",
                         PROTO_VERSION, "reason", proto_code_name(code),
-                        "message", message, strnlen(message, PROTO_REASON_MAX),
-                        "topic", topic, "partition", (int)partition, "offset",
-                        (json_int_t)offset, "key_b64", key_b64, "value_b64",
-                        value_b64);
+                        "message", text, "topic", topic, "partition",
+                        (int)partition, "offset", (json_int_t)offset, "key_b64",
+                        key_b64, "value_b64", value_b64);
         if (obj == NULL ||
             (payload = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER)) ==
                 NULL)
