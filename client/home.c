@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,8 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+
+#include "crypto.h"
 
 int home_resolve(const char *flag, char *out, size_t outlen, char *err,
                  size_t errlen)
@@ -49,6 +52,25 @@ int home_ensure(const char *home, char *err, size_t errlen)
         }
         if (stat(home, &st) == -1 || !S_ISDIR(st.st_mode)) {
                 snprintf(err, errlen, "%s is not a directory", home);
+                return -1;
+        }
+        return 0;
+}
+
+int home_subdir(const char *home, const char *name, char *out, size_t outlen,
+                char *err, size_t errlen)
+{
+        struct stat st;
+
+        if (home_path(home, name, out, outlen, err, errlen) == -1)
+                return -1;
+        if (mkdir(out, 0700) == -1 && errno != EEXIST) {
+                snprintf(err, errlen, "cannot create %s: %s", out,
+                         strerror(errno));
+                return -1;
+        }
+        if (lstat(out, &st) == -1 || !S_ISDIR(st.st_mode)) {
+                snprintf(err, errlen, "%s is not a directory", out);
                 return -1;
         }
         return 0;
@@ -103,6 +125,153 @@ char *home_read_passphrase(const char *path, char *err, size_t errlen)
                 snprintf(err, errlen, "out of memory");
 done:
         OPENSSL_cleanse(buf, sizeof(buf));
+        close(fd);
+        return ret;
+}
+
+int home_fsync_dir(const char *path, char *err, size_t errlen)
+{
+        char dir[HOME_PATH_MAX];
+        const char *slash = strrchr(path, '/');
+        int fd, ret = -1;
+
+        if (slash == NULL)
+                snprintf(dir, sizeof(dir), ".");
+        else if (slash == path)
+                snprintf(dir, sizeof(dir), "/");
+        else if ((size_t)(slash - path) < sizeof(dir))
+                snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+        else {
+                snprintf(err, errlen, "path %s too long", path);
+                return -1;
+        }
+        if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+                snprintf(err, errlen, "open %s: %s", dir, strerror(errno));
+                return -1;
+        }
+        if (fsync(fd) == -1)
+                snprintf(err, errlen, "fsync %s: %s", dir, strerror(errno));
+        else
+                ret = 0;
+        close(fd);
+        return ret;
+}
+
+int home_write_atomic(const char *path, const void *data, size_t len,
+                      mode_t mode, char *err, size_t errlen)
+{
+        char tmp[HOME_PATH_MAX + 32];
+        unsigned char rnd[6];
+        const char *p = data;
+        size_t done = 0;
+        int fd = -1, ret = -1, made = 0;
+        int n;
+
+        if (crypto_random(rnd, sizeof(rnd), err, errlen) == -1)
+                return -1;
+        n = snprintf(tmp, sizeof(tmp), "%s.tmp-%02x%02x%02x%02x%02x%02x", path,
+                     rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
+        if (n < 0 || (size_t)n >= sizeof(tmp)) {
+                snprintf(err, errlen, "path %s too long", path);
+                return -1;
+        }
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                  mode);
+        if (fd == -1) {
+                snprintf(err, errlen, "cannot create %s: %s", tmp,
+                         strerror(errno));
+                goto done;
+        }
+        made = 1;
+        while (done < len) {
+                ssize_t w = write(fd, p + done, len - done);
+
+                if (w < 0 && errno == EINTR)
+                        continue;
+                if (w < 0) {
+                        snprintf(err, errlen, "write %s: %s", tmp,
+                                 strerror(errno));
+                        goto done;
+                }
+                done += (size_t)w;
+        }
+        if (fchmod(fd, mode) == -1 || fsync(fd) == -1) {
+                snprintf(err, errlen, "fsync %s: %s", tmp, strerror(errno));
+                goto done;
+        }
+        if (close(fd) == -1) {
+                fd = -1;
+                snprintf(err, errlen, "close %s: %s", tmp, strerror(errno));
+                goto done;
+        }
+        fd = -1;
+        if (rename(tmp, path) == -1) {
+                snprintf(err, errlen, "rename %s to %s: %s", tmp, path,
+                         strerror(errno));
+                goto done;
+        }
+        made = 0;
+        if (home_fsync_dir(path, err, errlen) == -1)
+                goto done;
+        ret = 0;
+done:
+        if (fd != -1)
+                close(fd);
+        if (made)
+                unlink(tmp);
+        return ret;
+}
+
+char *home_read_file(const char *path, size_t max, size_t *len, char *err,
+                     size_t errlen)
+{
+        char *buf = NULL, *ret = NULL;
+        struct stat st;
+        size_t got = 0;
+        int fd, saved;
+
+        if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+                saved = errno;
+                snprintf(err, errlen, "%s: %s", path, strerror(errno));
+                errno = saved;
+                return NULL;
+        }
+        if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+                snprintf(err, errlen, "%s: not a regular file", path);
+                goto done;
+        }
+        if ((uint64_t)st.st_size > max) {
+                snprintf(err, errlen,
+                         "%s: %lld bytes, more than the %zu "
+                         "expected",
+                         path, (long long)st.st_size, max);
+                goto done;
+        }
+        if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
+                snprintf(err, errlen, "%s: out of memory", path);
+                goto done;
+        }
+        while (got < (size_t)st.st_size) {
+                ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
+
+                if (r < 0 && errno == EINTR)
+                        continue;
+                if (r < 0) {
+                        snprintf(err, errlen, "read %s: %s", path,
+                                 strerror(errno));
+                        goto done;
+                }
+                if (r == 0)
+                        break;
+                got += (size_t)r;
+        }
+        buf[got] = '\0';
+        if (len != NULL)
+                *len = got;
+        ret = buf;
+        buf = NULL;
+done:
+        free(buf);
         close(fd);
         return ret;
 }

@@ -1,8 +1,11 @@
 /*
  * tds: the TDS command-line client.
  *
- * git-style subcommands, each with --help.  Exit status: 0 success,
- * 1 the operation failed (the message says why), 2 usage error.
+ * git-style subcommands, each with --help and `tds help CMD`.  Global
+ * options come before the command (and the common ones after it too).
+ * Exit status: 0 success, 1 the operation failed (the message says why),
+ * 2 usage error, 3 timeout (the TTP or the broker did not answer),
+ * 4 verification failure (a hash or a signature does not match).
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -10,10 +13,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cli.h"
+#include "commands.h"
 #include "crypto.h"
 #include "home.h"
+#include "log.h"
 
-#define EXIT_USAGE 2
+#define EXIT_USAGE CLI_EXIT_USAGE
 
 struct command {
         const char *name;
@@ -21,8 +27,6 @@ struct command {
         int (*run)(int argc, char **argv);
         void (*help)(FILE *out);
 };
-
-static const char *home_flag;
 
 static void keygen_help(FILE *out)
 {
@@ -104,7 +108,8 @@ static int cmd_keygen(int argc, char **argv)
         if (key_options(argc, argv, 1, &passphrase_file, &force, keygen_help) ==
             -1)
                 return EXIT_USAGE;
-        if (home_resolve(home_flag, home, sizeof(home), err, sizeof(err)) ||
+        if (home_resolve(cli_opts.home_flag, home, sizeof(home), err,
+                         sizeof(err)) ||
             home_ensure(home, err, sizeof(err)) ||
             home_path(home, "key.pem", path, sizeof(path), err, sizeof(err)))
                 goto fail;
@@ -149,7 +154,8 @@ static int cmd_key_id(int argc, char **argv)
         if (key_options(argc, argv, 0, &passphrase_file, &force, key_id_help) ==
             -1)
                 return EXIT_USAGE;
-        if (home_resolve(home_flag, home, sizeof(home), err, sizeof(err)) ||
+        if (home_resolve(cli_opts.home_flag, home, sizeof(home), err,
+                         sizeof(err)) ||
             home_path(home, "key.pem", path, sizeof(path), err, sizeof(err)))
                 goto fail;
         if (passphrase_file != NULL &&
@@ -172,6 +178,23 @@ done:
 }
 
 static const struct command commands[] = {
+    {"init", "create the client home, config and key", cmd_init, cmd_init_help},
+    {"register", "register your public key with the TTP", cmd_register,
+     cmd_register_help},
+    {"upload", "upload a file (steps 1-3)", cmd_upload, cmd_upload_help},
+    {"download", "download a file (steps 4-8)", cmd_download,
+     cmd_download_help},
+    {"receipts", "collect receipts for your uploads (step 7)", cmd_receipts,
+     cmd_receipts_help},
+    {"abort", "withdraw one of your files", cmd_abort, cmd_abort_help},
+    {"catalog", "list the files the TTP offers", cmd_catalog, cmd_catalog_help},
+    {"uploads", "list your uploads (local records)", cmd_uploads,
+     cmd_uploads_help},
+    {"downloads", "list your downloads (local records)", cmd_downloads,
+     cmd_downloads_help},
+    {"verify", "check an evidence file offline", cmd_verify, cmd_verify_help},
+    {"audit", "read the TTP's audit views (auditor)", cmd_audit,
+     cmd_audit_help},
     {"keygen", "create your signing key pair", cmd_keygen, keygen_help},
     {"key-id", "print your key id", cmd_key_id, key_id_help},
 };
@@ -180,7 +203,8 @@ static const struct command commands[] = {
 
 static void usage(FILE *out)
 {
-        fprintf(out, "usage: tds [--home DIR] COMMAND [ARGS]\n"
+        fprintf(out, "usage: tds [--home DIR] [-v] [--timeout SECS] [--json] "
+                     "COMMAND [ARGS]\n"
                      "       tds help COMMAND\n"
                      "\n"
                      "The TDS client: exchange documents with signed "
@@ -190,12 +214,23 @@ static void usage(FILE *out)
         for (size_t i = 0; i < NCOMMANDS; i++)
                 fprintf(out, "  %-10s %s\n", commands[i].name,
                         commands[i].summary);
-        fprintf(out, "\n"
-                     "  --home DIR  client home (default $TDS_HOME, else "
-                     "~/.tds)\n"
-                     "  --version   print the version\n"
-                     "\n"
-                     "Exit status: 0 success, 1 failure, 2 usage error.\n");
+        fprintf(out,
+                "\n"
+                "  --home DIR      client home (default $TDS_HOME, else "
+                "~/.tds)\n"
+                "  --timeout SECS  how long to wait for each reply "
+                "(default: config, 30)\n"
+                "  --json          print data as JSON\n"
+                "  --passphrase-file FILE  passphrase of an encrypted key\n"
+                "  -v, --verbose   say what happens (twice: Kafka's logs "
+                "too)\n"
+                "  --version       print the version\n"
+                "\n"
+                "Exit status: 0 ok, 1 failed, 2 usage, 3 timeout (the TTP or "
+                "the broker did\n"
+                "not answer), 4 verification failure (hash or signature "
+                "mismatch).\n"
+                "See docs/client.md.\n");
 }
 
 static const struct command *command_find(const char *name)
@@ -217,6 +252,7 @@ int main(int argc, char **argv)
         const struct command *cmd;
         int i = 1;
 
+        log_init("tds", 1, 0);
         for (; i < argc && argv[i][0] == '-'; i++) {
                 if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
                         usage(stdout);
@@ -225,7 +261,27 @@ int main(int argc, char **argv)
                         printf("tds %s\n", TDS_VERSION);
                         return 0;
                 } else if (!strcmp(argv[i], "--home") && i + 1 < argc) {
-                        home_flag = argv[++i];
+                        cli_set_home(argv[++i]);
+                } else if (!strncmp(argv[i], "--home=", 7)) {
+                        cli_set_home(argv[i] + 7);
+                } else if (!strcmp(argv[i], "--timeout") && i + 1 < argc) {
+                        if (cli_set_timeout(argv[++i]) == -1)
+                                return EXIT_USAGE;
+                } else if (!strncmp(argv[i], "--timeout=", 10)) {
+                        if (cli_set_timeout(argv[i] + 10) == -1)
+                                return EXIT_USAGE;
+                } else if (!strcmp(argv[i], "--passphrase-file") &&
+                           i + 1 < argc) {
+                        cli_opts.passphrase_file = argv[++i];
+                } else if (!strcmp(argv[i], "--json")) {
+                        cli_opts.json = 1;
+                } else if (!strcmp(argv[i], "-v") ||
+                           !strcmp(argv[i], "--verbose")) {
+                        cli_opts.verbose++;
+                        log_set_verbose(1);
+                } else if (!strcmp(argv[i], "-vv")) {
+                        cli_opts.verbose += 2;
+                        log_set_verbose(1);
                 } else {
                         fprintf(stderr, "tds: unknown option '%s'\n", argv[i]);
                         usage(stderr);
