@@ -454,6 +454,35 @@ done:
         return v;
 }
 
+/*
+ * Single use, enforced by the database: the ongoing row must be deleted
+ * by exactly this statement (one row) and the nonce must enter
+ * used_nonces for the first time.  V_OK, V_REJECT (nonce_invalid) or
+ * V_DB.
+ */
+static enum verdict nonce_consume(struct txn *t, enum db_stmt del,
+                                  const struct db_val *args, size_t nargs,
+                                  const unsigned char *nonce)
+{
+        struct db_val use = DB_BIN(nonce, PROTO_NONCE_LEN);
+        uint64_t affected;
+
+        if (db_exec(t->e->db, del, args, nargs, &affected, t->dberr,
+                    sizeof(t->dberr)) == -1)
+                return V_DB;
+        if (affected != 1)
+                return reject(t, PROTO_NONCE_INVALID,
+                              "the nonce was used meanwhile");
+        if (db_exec(t->e->db, DB_NONCE_USE, &use, 1, NULL, t->dberr,
+                    sizeof(t->dberr)) == -1) {
+                if (db_error_is_duplicate(db_errno(t->e->db)))
+                        return reject(t, PROTO_NONCE_INVALID,
+                                      "the nonce was used before");
+                return V_DB;
+        }
+        return V_OK;
+}
+
 /* ---- upload ------------------------------------------------------------ */
 
 static int file_taken(struct txn *t, const char *file_id, int *taken)
@@ -578,7 +607,6 @@ static enum verdict h_upload_commit(struct txn *t)
         struct keycache_entry key;
         enum store_result sr;
         enum verdict v;
-        uint64_t affected;
         size_t tbslen;
         int found, rc;
 
@@ -642,7 +670,6 @@ static enum verdict h_upload_commit(struct txn *t)
         {
                 struct db_val del[2] = {DB_STR(file_id),
                                         DB_BIN(nonce->bin, PROTO_NONCE_LEN)};
-                struct db_val use = DB_BIN(nonce->bin, PROTO_NONCE_LEN);
                 struct db_val add[11] = {DB_STR(file_id),
                                          DB_STR(m->user),
                                          DB_BIN(name, cols[5].len),
@@ -655,23 +682,9 @@ static enum verdict h_upload_commit(struct txn *t)
                                          DB_BIN(sig, siglen),
                                          DB_I64(t->now)};
 
-                if (db_exec(t->e->db, DB_UPLOAD_ONGOING_DEL_NONCE, del, 2,
-                            &affected, t->dberr, sizeof(t->dberr)) == -1)
-                        goto fail;
-                if (affected != 1) {
-                        v = reject(t, PROTO_NONCE_INVALID,
-                                   "the nonce was used meanwhile");
+                if ((v = nonce_consume(t, DB_UPLOAD_ONGOING_DEL_NONCE, del, 2,
+                                       nonce->bin)) != V_OK)
                         goto out;
-                }
-                if (db_exec(t->e->db, DB_NONCE_USE, &use, 1, NULL, t->dberr,
-                            sizeof(t->dberr)) == -1) {
-                        if (db_error_is_duplicate(db_errno(t->e->db))) {
-                                v = reject(t, PROTO_NONCE_INVALID,
-                                           "the nonce was used before");
-                                goto out;
-                        }
-                        goto fail;
-                }
                 if (db_exec(t->e->db, DB_UPLOAD_DONE_ADD, add, 11, NULL,
                             t->dberr, sizeof(t->dberr)) == -1)
                         goto fail;
@@ -834,7 +847,6 @@ static enum verdict h_download_receipt(struct txn *t)
         struct completed_upload u;
         struct tbs_nrr nrr_fields;
         enum verdict v;
-        uint64_t affected;
         size_t tbslen, siglen;
         json_t *receipt = NULL, *delivery = NULL;
         int found, rc;
@@ -888,23 +900,9 @@ static enum verdict h_download_receipt(struct txn *t)
                                    nrr_sha256, t->now_str};
         if ((ttp_sig = sign_evidence(t, &ev, sig, &siglen)) == NULL)
                 goto fail;
-        if (db_exec(t->e->db, DB_DOWNLOAD_ONGOING_DEL, &nonce_arg, 1, &affected,
-                    t->dberr, sizeof(t->dberr)) == -1)
-                goto fail;
-        if (affected != 1) {
-                v = reject(t, PROTO_NONCE_INVALID,
-                           "the nonce was used meanwhile");
+        if ((v = nonce_consume(t, DB_DOWNLOAD_ONGOING_DEL, &nonce_arg, 1,
+                               nonce->bin)) != V_OK)
                 goto out;
-        }
-        if (db_exec(t->e->db, DB_NONCE_USE, &nonce_arg, 1, NULL, t->dberr,
-                    sizeof(t->dberr)) == -1) {
-                if (db_error_is_duplicate(db_errno(t->e->db))) {
-                        v = reject(t, PROTO_NONCE_INVALID,
-                                   "the nonce was used before");
-                        goto out;
-                }
-                goto fail;
-        }
         {
                 struct db_val add[7] = {DB_BIN(nonce->bin, PROTO_NONCE_LEN),
                                         DB_STR(file_id),
