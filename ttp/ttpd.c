@@ -340,7 +340,10 @@ static rd_kafka_conf_t *kafka_conf_build(struct ttpd *d, int consumer,
                     /* An offset that fell out of the log is an alarm,
                      * never a silent skip. */
                     kafka_conf_set(kc, "auto.offset.reset", "error", err,
-                                   errlen))
+                                   errlen) ||
+                    /* A request waits at most this long in the broker
+                     * before the TTP sees it (the default is 500 ms). */
+                    kafka_conf_set(kc, "fetch.wait.max.ms", "50", err, errlen))
                         goto fail;
         } else {
                 if (kafka_conf_set(kc, "enable.idempotence", "true", err,

@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# protocol_crash.sh BUILD_DIR PROTOCOL_TEST: fairness across daemon
+# crashes.  For each test-only crash point of the daemon (setting
+# test_crash_point, written by tds-stack from TDS_TEST_CRASH_POINT):
+#   after-commit   step 6 committed, the relay has not published
+#   after-publish  receipt and delivery published, not yet marked sent
+#   mid-batch      part of the outbox batch published
+# prepare an exchange up to its download.receipt with a healthy daemon
+# (protocol_test exchange-prepare), restart the daemon with the crash
+# point, send the receipt (exchange-send), check that the daemon killed
+# itself, restart it without the crash point, and check (exchange-check)
+# that A has exactly one receipt and B exactly one delivery (duplicates by
+# msg_id dropped), one completed download, and nothing left unsent in the
+# outbox.  The crash points after-publish and mid-batch fire at the first
+# relay batch the daemon publishes, whatever it carries, so the daemon
+# that carries one must have nothing to publish before step 6's batch:
+# hence prepare first, then restart, then send.  (exchange-nowait does
+# prepare and send in one run.)
+set -euo pipefail
+build=$(cd "$1" && pwd)
+ptest=$2
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+run=$(mktemp -d /tmp/tds-proto-crash.XXXXXX)
+export TDS_RUN_DIR=$run TDS_BUILD_DIR=$build
+stack=$root/scripts/tds-stack
+pass=0
+
+logs() { tail -n 30 "$run"/ttp/ttpd.log 2>/dev/null >&2 || true; }
+fail() { echo "FAIL: $*" >&2; logs; exit 1; }
+ok() { pass=$((pass + 1)); echo "ok $pass - $*"; }
+
+cleanup() {
+	local pids
+	pids=$(cat "$run"/mariadb/mariadb.pid "$run"/broker/broker.pid "$run"/ttp/ttpd.pid 2>/dev/null || true)
+	"$stack" down > /dev/null 2>&1 || true
+	for pid in $pids; do
+		# still ours: the pid runs with this run directory on its command line
+		[ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' < "/proc/$pid/cmdline" | grep -q -- "$run" &&
+			kill -KILL "$pid" 2>/dev/null
+	done
+	rm -rf "$run"
+}
+trap cleanup EXIT
+
+# wait_assigned: the daemon holds its partitions.  After a restart the
+# broker keeps the old member until its session times out
+# (kafka.session.timeout.ms in the stack's daemon config).
+wait_assigned() {
+	local i
+	for ((i = 0; i < 450; i++)); do
+		grep -Eq '"assigned_partitions":[1-9]' "$run/ttp/state.json" 2>/dev/null && return 0
+		sleep 0.2
+	done
+	fail "the daemon got no partitions within 90 s: $(cat "$run/ttp/state.json" 2>/dev/null)"
+}
+
+alive() { kill -0 "$1" 2>/dev/null && ! grep -q '^[^)]*) Z' "/proc/$1/stat" 2>/dev/null; }
+
+ttpd_pid() { head -n1 "$run/ttp/ttpd.pid" 2>/dev/null || true; }
+
+stop_ttpd() {
+	local pid i
+	pid=$(ttpd_pid)
+	[ -n "$pid" ] && alive "$pid" || return 0
+	kill -TERM "$pid"
+	for ((i = 0; i < 100; i++)); do
+		alive "$pid" || return 0
+		sleep 0.2
+	done
+	fail "the daemon (pid $pid) did not stop in 20 s"
+}
+
+start() { # [crash point]
+	local log=$run/up-${1:-normal}-$((++starts)).log
+	TDS_TEST_CRASH_POINT=${1:-} "$stack" up > "$log" 2>&1 ||
+		{ cat "$log" >&2; fail "stack up${1:+ with TDS_TEST_CRASH_POINT=$1}"; }
+	eval "$("$stack" env)"
+	export TDS_BOOTSTRAP TDS_STORE TDS_DB_ADMIN_CNF TDS_RUN_DIR
+	if [ -n "${1:-}" ]; then
+		grep -Eq "^test_crash_point[[:space:]]+$1[[:space:]]*$" "$TDS_TTPD_CONF" ||
+			fail "tds-stack did not write 'test_crash_point $1' into $TDS_TTPD_CONF"
+	elif grep -Eq "^test_crash_point" "$TDS_TTPD_CONF"; then
+		fail "the daemon was restarted with a crash point: $(grep test_crash_point "$TDS_TTPD_CONF")"
+	fi
+	wait_assigned
+}
+starts=0
+
+# outbox_drained: no unsent outbox row, waiting up to 10 s.
+outbox_drained() {
+	local i n
+	for ((i = 0; i < 50; i++)); do
+		n=$(mariadb --defaults-file="$TDS_DB_ADMIN_CNF" tds -N -e 'SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL')
+		[ "$n" = 0 ] && return 0
+		sleep 0.2
+	done
+	return 1
+}
+
+start
+for point in after-commit after-publish mid-batch; do
+	rm -f "$run/protocol-last-exchange"
+	"$ptest" exchange-prepare || fail "$point: exchange-prepare"
+	fid=$(cat "$run/protocol-last-exchange")
+	outbox_drained || fail "$point: the outbox still has unsent rows before the crash run"
+	stop_ttpd
+	start "$point"
+	pid=$(ttpd_pid)
+	"$ptest" exchange-send "$fid" || fail "$point: exchange-send"
+	for ((i = 0; i < 100; i++)); do
+		alive "$pid" || break
+		sleep 0.2
+	done
+	alive "$pid" && fail "$point: the daemon (pid $pid) still runs 20 s after download.receipt: crash point not reached"
+	ok "$point: the daemon died at the crash point (file $fid): $(grep -o "crash point.*" "$run/ttp/ttpd.log" | tail -n1)"
+
+	start
+	case $point in
+	after-commit) dups=0 ;;  # nothing was published before the crash
+	*) dups=1+ ;;            # something was, and is published again
+	esac
+	TDS_TEST_EXPECT_DUPS=$dups "$ptest" exchange-check "$fid" || fail "$point: exchange-check $fid"
+	ok "$point: after restart exactly one receipt and one delivery, outbox drained"
+done
+
+echo "$pass passed, 0 failed"

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# protocol_scenarios.sh BUILD_DIR PROTOCOL_TEST: bring up a stack of its
+# own (temporary run directory, free ports), run every protocol scenario
+# against it, then restart the daemon with a short nonce_ttl
+# (TDS_NONCE_TTL) and run nonce-expired, and tear everything down whatever
+# happens.
+set -euo pipefail
+build=$(cd "$1" && pwd)
+ptest=$2
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+run=$(mktemp -d /tmp/tds-proto-test.XXXXXX)
+export TDS_RUN_DIR=$run TDS_BUILD_DIR=$build
+stack=$root/scripts/tds-stack
+short_ttl=4
+
+logs() { tail -n 30 "$run"/ttp/ttpd.log "$run"/broker/broker.log 2>/dev/null >&2 || true; }
+fail() { echo "FAIL: $*" >&2; logs; exit 1; }
+
+# Stop what this script started: the stack's own down, then, by pid, any
+# part that outlived it.
+cleanup() {
+	local pids
+	pids=$(cat "$run"/mariadb/mariadb.pid "$run"/broker/broker.pid "$run"/ttp/ttpd.pid 2>/dev/null || true)
+	"$stack" down > /dev/null 2>&1 || true
+	for pid in $pids; do
+		# still ours: the pid runs with this run directory on its command line
+		[ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' < "/proc/$pid/cmdline" | grep -q -- "$run" &&
+			kill -KILL "$pid" 2>/dev/null
+	done
+	rm -rf "$run"
+}
+trap cleanup EXIT
+
+# wait_assigned: the daemon holds its partitions.  After a restart the
+# broker keeps the old member until its session times out
+# (kafka.session.timeout.ms in the stack's daemon config).
+wait_assigned() {
+	local i
+	for ((i = 0; i < 450; i++)); do
+		grep -Eq '"assigned_partitions":[1-9]' "$run/ttp/state.json" 2>/dev/null && return 0
+		sleep 0.2
+	done
+	fail "the daemon got no partitions within 90 s: $(cat "$run/ttp/state.json" 2>/dev/null)"
+}
+
+alive() { kill -0 "$1" 2>/dev/null && ! grep -q '^[^)]*) Z' "/proc/$1/stat" 2>/dev/null; }
+
+stop_ttpd() {
+	local pid i
+	pid=$(head -n1 "$run/ttp/ttpd.pid")
+	kill -TERM "$pid"
+	for ((i = 0; i < 100; i++)); do
+		alive "$pid" || return 0
+		sleep 0.2
+	done
+	fail "the daemon (pid $pid) did not stop in 20 s"
+}
+
+"$stack" up > "$run/up.log" 2>&1 || { cat "$run/up.log" >&2; fail "stack up"; }
+eval "$("$stack" env)"
+export TDS_BOOTSTRAP TDS_STORE TDS_DB_ADMIN_CNF TDS_RUN_DIR
+wait_assigned
+
+status=0
+"$ptest" all || status=1
+
+# nonce_expired needs a daemon whose nonces expire within the test.
+stop_ttpd
+TDS_NONCE_TTL=$short_ttl "$stack" up > "$run/up2.log" 2>&1 || { cat "$run/up2.log" >&2; fail "stack up with TDS_NONCE_TTL"; }
+wait_assigned
+if grep -Eq "^nonce_ttl[[:space:]]+$short_ttl[[:space:]]*$" "$TDS_TTPD_CONF"; then
+	TDS_TEST_SHORT_TTL=$short_ttl "$ptest" nonce-expired || status=1
+else
+	echo "not ok - nonce-expired: tds-stack did not write 'nonce_ttl $short_ttl' for TDS_NONCE_TTL=$short_ttl into $TDS_TTPD_CONF"
+	status=1
+fi
+
+# Every message the TTP emitted during the scenarios, replies and dead
+# letters alike, must agree with schemas/.
+# client-self-check publishes forged replies itself, all to users named
+# self-*: those are not the TTP's and are left out.
+for topic in tds.replies tds.dead-letter; do
+	kcat -C -b "$TDS_BOOTSTRAP" -t "$topic" -o beginning -e -q -f '%s\n' \
+		> "$run/all-$topic.jsonl" || fail "kcat could not read $topic"
+	grep -v '"user":"self-' "$run/all-$topic.jsonl" > "$run/emitted-$topic.jsonl" || true
+done
+emitted=$(cat "$run"/emitted-*.jsonl | wc -l)
+[ "$emitted" -ge 300 ] || fail "only $emitted messages emitted: the scenarios did not run?"
+if /usr/bin/python3 "$root/tests/tools/validate_messages.py" "$root/schemas" \
+	"$run"/emitted-*.jsonl; then
+	echo "ok - all $emitted emitted messages validate against schemas/"
+else
+	echo "not ok - emitted messages that do not validate against schemas/"
+	status=1
+fi
+
+[ $status -eq 0 ] || logs
+exit $status
