@@ -14,7 +14,7 @@
 
 #include <openssl/crypto.h>
 
-#include "crypto.h"
+#include "atomicfile.h"
 
 int home_resolve(const char *flag, char *out, size_t outlen, char *err,
                  size_t errlen)
@@ -131,95 +131,13 @@ done:
 
 int home_fsync_dir(const char *path, char *err, size_t errlen)
 {
-        char dir[HOME_PATH_MAX];
-        const char *slash = strrchr(path, '/');
-        int fd, ret = -1;
-
-        if (slash == NULL)
-                snprintf(dir, sizeof(dir), ".");
-        else if (slash == path)
-                snprintf(dir, sizeof(dir), "/");
-        else if ((size_t)(slash - path) < sizeof(dir))
-                snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
-        else {
-                snprintf(err, errlen, "path %s too long", path);
-                return -1;
-        }
-        if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
-                snprintf(err, errlen, "open %s: %s", dir, strerror(errno));
-                return -1;
-        }
-        if (fsync(fd) == -1)
-                snprintf(err, errlen, "fsync %s: %s", dir, strerror(errno));
-        else
-                ret = 0;
-        close(fd);
-        return ret;
+        return atomicfile_sync_dir(path, err, errlen);
 }
 
 int home_write_atomic(const char *path, const void *data, size_t len,
                       mode_t mode, char *err, size_t errlen)
 {
-        char tmp[HOME_PATH_MAX + 32];
-        unsigned char rnd[6];
-        const char *p = data;
-        size_t done = 0;
-        int fd = -1, ret = -1, made = 0;
-        int n;
-
-        if (crypto_random(rnd, sizeof(rnd), err, errlen) == -1)
-                return -1;
-        n = snprintf(tmp, sizeof(tmp), "%s.tmp-%02x%02x%02x%02x%02x%02x", path,
-                     rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
-        if (n < 0 || (size_t)n >= sizeof(tmp)) {
-                snprintf(err, errlen, "path %s too long", path);
-                return -1;
-        }
-        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                  mode);
-        if (fd == -1) {
-                snprintf(err, errlen, "cannot create %s: %s", tmp,
-                         strerror(errno));
-                goto done;
-        }
-        made = 1;
-        while (done < len) {
-                ssize_t w = write(fd, p + done, len - done);
-
-                if (w < 0 && errno == EINTR)
-                        continue;
-                if (w < 0) {
-                        snprintf(err, errlen, "write %s: %s", tmp,
-                                 strerror(errno));
-                        goto done;
-                }
-                done += (size_t)w;
-        }
-        if (fchmod(fd, mode) == -1 || fsync(fd) == -1) {
-                snprintf(err, errlen, "fsync %s: %s", tmp, strerror(errno));
-                goto done;
-        }
-        if (close(fd) == -1) {
-                fd = -1;
-                snprintf(err, errlen, "close %s: %s", tmp, strerror(errno));
-                goto done;
-        }
-        fd = -1;
-        if (rename(tmp, path) == -1) {
-                snprintf(err, errlen, "rename %s to %s: %s", tmp, path,
-                         strerror(errno));
-                goto done;
-        }
-        made = 0;
-        if (home_fsync_dir(path, err, errlen) == -1)
-                goto done;
-        ret = 0;
-done:
-        if (fd != -1)
-                close(fd);
-        if (made)
-                unlink(tmp);
-        return ret;
+        return atomicfile_write(path, data, len, mode, 0, err, errlen);
 }
 
 char *home_read_file(const char *path, size_t max, size_t *len, char *err,

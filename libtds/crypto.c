@@ -4,6 +4,7 @@
  */
 #include "crypto.h"
 
+#include "atomicfile.h"
 #include "hex.h"
 
 #include <errno.h>
@@ -354,121 +355,20 @@ done:
         return ret;
 }
 
-/* Write all of `buf`, resuming after signals and short writes. */
-static int crypto_write_all(int fd, const char *buf, size_t len)
-{
-        ssize_t n;
-
-        while (len > 0) {
-                n = write(fd, buf, len);
-                if (n == -1 && errno == EINTR)
-                        continue;
-                if (n == -1)
-                        return -1;
-                buf += n;
-                len -= (size_t)n;
-        }
-        return 0;
-}
-
-/* fsync the directory holding `path`, so that a rename is durable. */
-static int crypto_fsync_dir(const char *path)
-{
-        const char *slash = strrchr(path, '/');
-        char *dir = NULL;
-        size_t len;
-        int fd = -1, ret = -1, saved_errno = 0;
-
-        if (slash == NULL) {
-                dir = strdup(".");
-        } else {
-                len = slash == path ? 1 : (size_t)(slash - path);
-                if ((dir = malloc(len + 1)) != NULL) {
-                        memcpy(dir, path, len);
-                        dir[len] = '\0';
-                }
-        }
-        if (dir == NULL)
-                goto done;
-        if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
-                goto done;
-        if (fsync(fd) == -1)
-                goto done;
-        ret = 0;
-done:
-        /* The caller reports errno: keep the one of the failed call. */
-        saved_errno = errno;
-        if (fd != -1)
-                close(fd);
-        free(dir);
-        errno = saved_errno;
-        return ret;
-}
-
 int crypto_key_save(const struct crypto_key *key, const char *path,
                     const char *passphrase, char *err, size_t errlen)
 {
-        unsigned char rnd[8];
-        char suffix[2 * sizeof(rnd) + 1];
-        char *pem = NULL, *tmp = NULL;
-        size_t pemlen = 0, tmplen;
-        int fd = -1, created = 0, ret = -1;
+        char *pem = NULL;
+        size_t pemlen = 0;
+        int ret = -1;
 
         if (crypto_key_to_pem(key, passphrase, &pem, &pemlen, err, errlen) ==
             -1)
                 goto done;
-        /*
-         * A random temporary name in the target directory (rename must not
-         * cross file systems); O_EXCL so that we never write through a file
-         * or symlink someone planted there.
-         */
-        if (crypto_random(rnd, sizeof(rnd), err, errlen) == -1)
+        if (atomicfile_write(path, pem, pemlen, 0600, 0, err, errlen) == -1)
                 goto done;
-        hex_encode(rnd, sizeof(rnd), suffix, sizeof(suffix));
-        tmplen = strlen(path) + sizeof(".tmp.") + strlen(suffix);
-        if ((tmp = malloc(tmplen)) == NULL) {
-                crypto_err(err, errlen, "out of memory");
-                goto done;
-        }
-        snprintf(tmp, tmplen, "%s.tmp.%s", path, suffix);
-        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                  0600);
-        if (fd == -1) {
-                crypto_err(err, errlen, "%s: %s", tmp, strerror(errno));
-                goto done;
-        }
-        created = 1;
-        /* The umask may only have removed bits; make it exactly 0600. */
-        if (fchmod(fd, 0600) == -1 || crypto_write_all(fd, pem, pemlen) == -1 ||
-            fsync(fd) == -1) {
-                crypto_err(err, errlen, "%s: %s", tmp, strerror(errno));
-                goto done;
-        }
-        if (close(fd) == -1) {
-                fd = -1;
-                crypto_err(err, errlen, "%s: %s", tmp, strerror(errno));
-                goto done;
-        }
-        fd = -1;
-        if (rename(tmp, path) == -1) {
-                crypto_err(err, errlen, "rename %s to %s: %s", tmp, path,
-                           strerror(errno));
-                goto done;
-        }
-        created = 0;
-        if (crypto_fsync_dir(path) == -1) {
-                crypto_err(err, errlen,
-                           "%s: written, but syncing its directory: %s", path,
-                           strerror(errno));
-                goto done;
-        }
         ret = 0;
 done:
-        if (fd != -1)
-                close(fd);
-        if (created)
-                unlink(tmp);
-        free(tmp);
         crypto_secret_free(pem, pemlen);
         return ret;
 }

@@ -14,6 +14,7 @@
  */
 #include "evidence.h"
 
+#include "atomicfile.h"
 #include "base64.h"
 #include "crypto.h"
 #include "hex.h"
@@ -717,56 +718,13 @@ done:
         return ret;
 }
 
-static int evidence_write_all(int fd, const char *buf, size_t len)
-{
-        while (len > 0) {
-                ssize_t n = write(fd, buf, len);
-                if (n == -1 && errno == EINTR)
-                        continue;
-                if (n <= 0)
-                        return -1;
-                buf += n;
-                len -= (size_t)n;
-        }
-        return 0;
-}
-
-/* fsync the directory holding `path`, so that the rename is durable. */
-static int evidence_fsync_dir(const char *path)
-{
-        const char *slash = strrchr(path, '/');
-        char *dir;
-        int fd, ret = -1, saved;
-
-        if (slash == NULL)
-                dir = strdup(".");
-        else if (slash == path)
-                dir = strdup("/");
-        else
-                dir = strndup(path, (size_t)(slash - path));
-        if (dir == NULL)
-                return -1;
-        if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1) {
-                ret = fsync(fd);
-                saved = errno;
-                close(fd);
-                errno = saved;
-        }
-        saved = errno;
-        free(dir);
-        errno = saved;
-        return ret;
-}
-
 int evidence_save(const struct evidence *ev, const char *path, char *err,
                   size_t errlen)
 {
-        unsigned char rnd[8];
-        char suffix[2 * sizeof(rnd) + 1], why[256];
-        char *text = NULL, *tmp = NULL;
+        char *text = NULL, *file = NULL;
         json_t *obj = NULL;
-        size_t tmplen;
-        int fd = -1, created = 0, ret = -1;
+        size_t len;
+        int ret = -1;
 
         if ((obj = evidence_to_json(ev, err, errlen)) == NULL)
                 goto done;
@@ -775,62 +733,19 @@ int evidence_save(const struct evidence *ev, const char *path, char *err,
                 evidence_err(err, errlen, "out of memory");
                 goto done;
         }
-        /*
-         * A random temporary name beside the target (rename must not
-         * cross file systems), O_EXCL so as never to write through a file
-         * or symlink planted there: a crash leaves the old file or the
-         * new one, never half of either.
-         */
-        if (crypto_random(rnd, sizeof(rnd), why, sizeof(why)) == -1) {
-                evidence_err(err, errlen, "%s", why);
-                goto done;
-        }
-        hex_encode(rnd, sizeof(rnd), suffix, sizeof(suffix));
-        tmplen = strlen(path) + sizeof(".tmp.") + strlen(suffix);
-        if ((tmp = malloc(tmplen)) == NULL) {
+        len = strlen(text);
+        if ((file = malloc(len + 1)) == NULL) {
                 evidence_err(err, errlen, "out of memory");
                 goto done;
         }
-        snprintf(tmp, tmplen, "%s.tmp.%s", path, suffix);
-        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                  0644);
-        if (fd == -1) {
-                evidence_err(err, errlen, "%s: %s", tmp, strerror(errno));
-                goto done;
-        }
-        created = 1;
+        memcpy(file, text, len);
+        file[len] = '\n';
         /* Evidence is meant to be shown: exactly 0644 whatever the umask. */
-        if (fchmod(fd, 0644) == -1 ||
-            evidence_write_all(fd, text, strlen(text)) == -1 ||
-            evidence_write_all(fd, "\n", 1) == -1 || fsync(fd) == -1) {
-                evidence_err(err, errlen, "%s: %s", tmp, strerror(errno));
+        if (atomicfile_write(path, file, len + 1, 0644, 0, err, errlen) == -1)
                 goto done;
-        }
-        if (close(fd) == -1) {
-                fd = -1;
-                evidence_err(err, errlen, "%s: %s", tmp, strerror(errno));
-                goto done;
-        }
-        fd = -1;
-        if (rename(tmp, path) == -1) {
-                evidence_err(err, errlen, "rename %s to %s: %s", tmp, path,
-                             strerror(errno));
-                goto done;
-        }
-        created = 0;
-        if (evidence_fsync_dir(path) == -1) {
-                evidence_err(err, errlen,
-                             "%s: written, but syncing its directory: %s", path,
-                             strerror(errno));
-                goto done;
-        }
         ret = 0;
 done:
-        if (fd != -1)
-                close(fd);
-        if (created)
-                unlink(tmp);
-        free(tmp);
+        free(file);
         free(text);
         json_decref(obj);
         return ret;

@@ -3,18 +3,20 @@
  */
 #include "health.h"
 
-#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
 
+#include "atomicfile.h"
+
 int health_write(const char *path, const struct health *h, char *err,
                  size_t errlen)
 {
-        char tmp[4096], stamp[32];
+        char stamp[32], *text = NULL;
         json_t *obj = NULL;
         time_t now = time(NULL);
         struct tm tm;
@@ -29,25 +31,22 @@ int health_write(const char *path, const struct health *h, char *err,
             h->assigned_partitions, "schema_version", h->schema_version,
             "messages_seen", (json_int_t)h->messages_seen, "db_error",
             h->db_error, "kafka_error", h->kafka_error);
-        if (obj == NULL) {
+        if (obj == NULL || (text = json_dumps(obj, JSON_COMPACT)) == NULL) {
                 snprintf(err, errlen, "state: cannot build JSON");
                 goto done;
         }
-        if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp)) {
-                snprintf(err, errlen, "state file path too long");
+        /*
+         * Rewritten every second and worthless after a crash: the rename
+         * keeps readers from half a file, an fsync would only stall the
+         * daemon's loop.  The umask, not the daemon, decides who may read.
+         */
+        if (atomicfile_write(path, text, strlen(text), 0666,
+                             ATOMICFILE_UMASK | ATOMICFILE_NOSYNC, err,
+                             errlen) == -1)
                 goto done;
-        }
-        if (json_dump_file(obj, tmp, JSON_COMPACT) != 0) {
-                snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
-                goto done;
-        }
-        if (rename(tmp, path) == -1) {
-                snprintf(err, errlen, "rename %s: %s", path, strerror(errno));
-                unlink(tmp);
-                goto done;
-        }
         ret = 0;
 done:
+        free(text);
         json_decref(obj);
         return ret;
 }

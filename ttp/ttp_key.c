@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "atomicfile.h"
 #include "base64.h"
 #include "crypto.h"
 
@@ -18,56 +19,40 @@
 static int write_public_pem(const struct crypto_key *key, const char *path,
                             char *err, size_t errlen)
 {
-        char tmp[4200];
+        static const char begin[] = "-----BEGIN PUBLIC KEY-----\n";
+        static const char end[] = "-----END PUBLIC KEY-----\n";
         unsigned char *der = NULL;
-        char *b64 = NULL;
-        size_t derlen, len;
-        FILE *f = NULL;
+        char *b64 = NULL, *pem = NULL;
+        size_t derlen, len, cap, off = 0;
         int ret = -1;
 
-        if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp)) {
-                snprintf(err, errlen, "%s: path too long", path);
-                return -1;
-        }
         if (crypto_pubkey_to_der(key, &der, &derlen, err, errlen) == -1)
                 goto done;
         if ((b64 = base64_encode(der, derlen)) == NULL) {
                 snprintf(err, errlen, "out of memory");
                 goto done;
         }
-        if ((f = fopen(tmp, "w")) == NULL) {
-                snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
-                goto done;
-        }
         len = strlen(b64);
-        fputs("-----BEGIN PUBLIC KEY-----\n", f);
+        /* The markers, the base64, a newline per line of 64, a NUL. */
+        cap = sizeof(begin) + len + len / 64 + 1 + sizeof(end);
+        if ((pem = malloc(cap)) == NULL) {
+                snprintf(err, errlen, "out of memory");
+                goto done;
+        }
+        off += (size_t)snprintf(pem + off, cap - off, "%s", begin);
         for (size_t i = 0; i < len; i += 64)
-                fprintf(f, "%.*s\n", (int)(len - i < 64 ? len - i : 64),
-                        b64 + i);
-        fputs("-----END PUBLIC KEY-----\n", f);
-        if (fchmod(fileno(f), 0644) == -1 || fflush(f) != 0 ||
-            fsync(fileno(f)) == -1) {
-                snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+                off += (size_t)snprintf(pem + off, cap - off, "%.*s\n",
+                                        (int)(len - i < 64 ? len - i : 64),
+                                        b64 + i);
+        off += (size_t)snprintf(pem + off, cap - off, "%s", end);
+        /* Public: exactly 0644 whatever the umask. */
+        if (atomicfile_write(path, pem, off, 0644, 0, err, errlen) == -1)
                 goto done;
-        }
-        if (fclose(f) != 0) {
-                f = NULL;
-                snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
-                goto done;
-        }
-        f = NULL;
-        if (rename(tmp, path) == -1) {
-                snprintf(err, errlen, "rename %s: %s", path, strerror(errno));
-                goto done;
-        }
         ret = 0;
 done:
-        if (f != NULL)
-                fclose(f);
-        if (ret == -1)
-                unlink(tmp);
         free(der);
         free(b64);
+        free(pem);
         return ret;
 }
 

@@ -9,7 +9,10 @@ docker-compose -f docker-compose.yml config -q
 services=$(docker-compose -f docker-compose.yml config --services | sort | tr '\n' ' ')
 [ "$services" = "db-migrate kafka kafka-topics mariadb ttpd " ] || {
 	echo "FAIL: services are '$services'"; exit 1; }
-docker-compose -f docker-compose.yml config | grep -q "KAFKA_PROCESS_ROLES: broker,controller" || {
+# Read the whole output first: grep -q leaving early would SIGPIPE the
+# writer and fail the pipeline under pipefail.
+rendered=$(docker-compose -f docker-compose.yml config)
+grep -q "KAFKA_PROCESS_ROLES: broker,controller" <<< "$rendered" || {
 	echo "FAIL: kafka is not in KRaft mode"; exit 1; }
 bash -n deploy/db-init.sh
 echo "docker-compose.yml valid: $services"
