@@ -15,6 +15,7 @@
  */
 #include "commands.h"
 
+#include "errbuf.h"
 #include "home.h"
 #include "ids.h"
 
@@ -22,7 +23,6 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -187,18 +187,6 @@ void cmd_audit_help(FILE *out)
                      "unknown file), 2 usage error.\n");
 }
 
-static void audit_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void audit_err(char *err, size_t errlen, const char *fmt, ...)
-{
-        va_list ap;
-
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-}
-
 /* The option file: the flag, else $TDS_AUDITOR_CNF, else the home's. */
 static int audit_cnf_path(const char *flag, char *out, size_t outlen, char *err,
                           size_t errlen)
@@ -209,7 +197,7 @@ static int audit_cnf_path(const char *flag, char *out, size_t outlen, char *err,
         if (flag != NULL || (env != NULL && env[0] != '\0')) {
                 if ((size_t)snprintf(out, outlen, "%s",
                                      flag != NULL ? flag : env) >= outlen) {
-                        audit_err(err, errlen, "option file path too long");
+                        errbuf_set(err, errlen, "option file path too long");
                         return -1;
                 }
                 return 0;
@@ -232,15 +220,15 @@ static MYSQL *audit_connect(const char *cnf, char *err, size_t errlen)
          * try a default server as the current user: say so instead.
          */
         if ((fd = open(cnf, O_RDONLY | O_CLOEXEC)) == -1) {
-                audit_err(err, errlen,
-                          "option file %s: %s (use --defaults-file or set "
-                          "TDS_AUDITOR_CNF)",
-                          cnf, strerror(errno));
+                errbuf_set(err, errlen,
+                           "option file %s: %s (use --defaults-file or set "
+                           "TDS_AUDITOR_CNF)",
+                           cnf, strerror(errno));
                 return NULL;
         }
         close(fd);
         if ((db = mysql_init(NULL)) == NULL) {
-                audit_err(err, errlen, "out of memory");
+                errbuf_set(err, errlen, "out of memory");
                 return NULL;
         }
         mysql_optionsv(db, MYSQL_READ_DEFAULT_FILE, cnf);
@@ -256,14 +244,14 @@ static MYSQL *audit_connect(const char *cnf, char *err, size_t errlen)
                        "SET SESSION TRANSACTION READ ONLY");
         if (mysql_real_connect(db, NULL, NULL, NULL, NULL, 0, NULL, 0) ==
             NULL) {
-                audit_err(err, errlen,
-                          "cannot connect to MariaDB with option file %s: %s",
-                          cnf, mysql_error(db));
+                errbuf_set(err, errlen,
+                           "cannot connect to MariaDB with option file %s: %s",
+                           cnf, mysql_error(db));
                 mysql_close(db);
                 return NULL;
         }
         if (mysql_autocommit(db, 0) != 0) {
-                audit_err(err, errlen, "autocommit off: %s", mysql_error(db));
+                errbuf_set(err, errlen, "autocommit off: %s", mysql_error(db));
                 mysql_close(db);
                 return NULL;
         }
@@ -275,12 +263,12 @@ static void audit_db_err(MYSQL_STMT *st, const char *what, const char *cnf,
                          char *err, size_t errlen)
 {
         if (mysql_stmt_errno(st) == 1046) /* ER_NO_DB_ERROR */
-                audit_err(err, errlen,
-                          "%s: no database selected: add database=tds to the "
-                          "[client] group of %s",
-                          what, cnf);
+                errbuf_set(err, errlen,
+                           "%s: no database selected: add database=tds to the "
+                           "[client] group of %s",
+                           what, cnf);
         else
-                audit_err(err, errlen, "%s: %s", what, mysql_stmt_error(st));
+                errbuf_set(err, errlen, "%s: %s", what, mysql_stmt_error(st));
 }
 
 /* Append the constant `s` to the SQL text being built. */
@@ -377,7 +365,7 @@ static int audit_query(MYSQL *db, const char *cnf, const struct audit_view *v,
                 goto toolong;
 
         if ((st = mysql_stmt_init(db)) == NULL) {
-                audit_err(err, errlen, "out of memory");
+                errbuf_set(err, errlen, "out of memory");
                 goto done;
         }
         if (mysql_stmt_prepare(st, sql, strlen(sql)) != 0) {
@@ -387,11 +375,11 @@ static int audit_query(MYSQL *db, const char *cnf, const struct audit_view *v,
         /* The SQL and the bindings are built together; check they agree. */
         if (mysql_stmt_param_count(st) != np ||
             mysql_stmt_field_count(st) != v->ncols) {
-                audit_err(err, errlen,
-                          "internal: statement has %lu parameters and %u "
-                          "columns, expected %u and %zu",
-                          mysql_stmt_param_count(st),
-                          mysql_stmt_field_count(st), np, v->ncols);
+                errbuf_set(err, errlen,
+                           "internal: statement has %lu parameters and %u "
+                           "columns, expected %u and %zu",
+                           mysql_stmt_param_count(st),
+                           mysql_stmt_field_count(st), np, v->ncols);
                 goto done;
         }
         if ((np > 0 && mysql_stmt_bind_param(st, params) != 0) ||
@@ -421,14 +409,14 @@ static int audit_query(MYSQL *db, const char *cnf, const struct audit_view *v,
                 json_t *row = json_object(), *val;
 
                 if (row == NULL || json_array_append_new(rows, row) == -1) {
-                        audit_err(err, errlen, "out of memory");
+                        errbuf_set(err, errlen, "out of memory");
                         goto done;
                 }
                 if (rc == MYSQL_DATA_TRUNCATED) {
-                        audit_err(err, errlen,
-                                  "a value is longer than %d "
-                                  "bytes: not an audit view?",
-                                  AUDIT_VALUE_MAX);
+                        errbuf_set(err, errlen,
+                                   "a value is longer than %d "
+                                   "bytes: not an audit view?",
+                                   AUDIT_VALUE_MAX);
                         goto done;
                 }
                 for (size_t i = 0; i < v->ncols; i++) {
@@ -442,9 +430,9 @@ static int audit_query(MYSQL *db, const char *cnf, const struct audit_view *v,
                                 val = json_stringn(values[i], lens[i]);
                         if (val == NULL ||
                             json_object_set_new(row, v->cols[i].name, val)) {
-                                audit_err(err, errlen,
-                                          "column %s: not valid UTF-8",
-                                          v->cols[i].name);
+                                errbuf_set(err, errlen,
+                                           "column %s: not valid UTF-8",
+                                           v->cols[i].name);
                                 goto done;
                         }
                 }
@@ -456,7 +444,7 @@ static int audit_query(MYSQL *db, const char *cnf, const struct audit_view *v,
         ret = 0;
         goto done;
 toolong:
-        audit_err(err, errlen, "internal: SQL text too long");
+        errbuf_set(err, errlen, "internal: SQL text too long");
 done:
         if (st != NULL) {
                 mysql_stmt_free_result(st);
@@ -616,7 +604,7 @@ static int audit_show(MYSQL *db, const char *cnf, const char *file_id, int json,
         int ret = -1;
 
         if (uploads == NULL || exchanges == NULL) {
-                audit_err(err, errlen, "out of memory");
+                errbuf_set(err, errlen, "out of memory");
                 goto done;
         }
         if (audit_query(db, cnf, &view_uploads, &f, uploads, err, errlen) ==
@@ -625,14 +613,14 @@ static int audit_show(MYSQL *db, const char *cnf, const char *file_id, int json,
                 -1)
                 goto done;
         if ((up = json_array_get(uploads, 0)) == NULL) {
-                audit_err(err, errlen, "no completed upload of %s", file_id);
+                errbuf_set(err, errlen, "no completed upload of %s", file_id);
                 goto done;
         }
         if (json) {
                 out = json_pack("{s:s, s:O, s:O}", "file_id", file_id, "upload",
                                 up, "exchanges", exchanges);
                 if (out == NULL) {
-                        audit_err(err, errlen, "out of memory");
+                        errbuf_set(err, errlen, "out of memory");
                         goto done;
                 }
                 audit_print_json(out);
@@ -649,7 +637,7 @@ static int audit_show(MYSQL *db, const char *cnf, const char *file_id, int json,
                 nonce != NULL
                     ? json_incref(nonce)
                     : json_string("- (recorded with exchanges only)")) == -1) {
-                audit_err(err, errlen, "out of memory");
+                errbuf_set(err, errlen, "out of memory");
                 goto done;
         }
         printf("upload\n");

@@ -11,6 +11,7 @@
 
 #include "base64.h"
 #include "crypto.h"
+#include "errbuf.h"
 #include "evidence.h"
 #include "hex.h"
 
@@ -18,7 +19,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -63,18 +63,6 @@ void cmd_verify_help(FILE *out)
                 "be read or is malformed, 2 usage error.\n");
 }
 
-static void verify_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void verify_err(char *err, size_t errlen, const char *fmt, ...)
-{
-        va_list ap;
-
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-}
-
 /* The OpenSSL error queue, drained into `buf` (for messages). */
 static const char *verify_ssl_reason(char *buf, size_t len)
 {
@@ -106,26 +94,26 @@ static int verify_pem_key_id(const char *path, char *key_id, char *err,
         ERR_clear_error();
         errno = 0;
         if ((bio = BIO_new_file(path, "r")) == NULL) {
-                verify_err(err, errlen, "--ttp-key %s: %s", path,
+                errbuf_set(err, errlen, "--ttp-key %s: %s", path,
                            strerror(errno != 0 ? errno : ENOENT));
                 goto done;
         }
         if ((pkey = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL)) == NULL) {
-                verify_err(err, errlen,
+                errbuf_set(err, errlen,
                            "--ttp-key %s: not a PEM public key "
                            "(\"BEGIN PUBLIC KEY\"): %s",
                            path, verify_ssl_reason(why, sizeof(why)));
                 goto done;
         }
         if ((derlen = i2d_PUBKEY(pkey, &der)) <= 0) {
-                verify_err(err, errlen, "--ttp-key %s: %s", path,
+                errbuf_set(err, errlen, "--ttp-key %s: %s", path,
                            verify_ssl_reason(why, sizeof(why)));
                 goto done;
         }
         if (crypto_pubkey_from_der(der, (size_t)derlen, &key, why,
                                    sizeof(why)) == -1 ||
             crypto_key_id(key, key_id, why, sizeof(why)) == -1) {
-                verify_err(err, errlen, "--ttp-key %s: %s", path, why);
+                errbuf_set(err, errlen, "--ttp-key %s: %s", path, why);
                 goto done;
         }
         ret = 0;
@@ -337,7 +325,7 @@ int cmd_verify(int argc, char **argv)
         if (doc != NULL) {
                 if ((fd = open(doc, O_RDONLY | O_CLOEXEC)) == -1 ||
                     fstat(fd, &st) == -1) {
-                        verify_err(err, sizeof(err), "--file %s: %s", doc,
+                        errbuf_set(err, sizeof(err), "--file %s: %s", doc,
                                    strerror(errno));
                         if (fd != -1)
                                 close(fd);
@@ -345,7 +333,7 @@ int cmd_verify(int argc, char **argv)
                 }
                 close(fd);
                 if (!S_ISREG(st.st_mode)) {
-                        verify_err(err, sizeof(err),
+                        errbuf_set(err, sizeof(err),
                                    "--file %s: not a regular file", doc);
                         goto fail;
                 }

@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +16,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "errbuf.h"
 #include "kafka.h"
 #include "log.h"
 #include "tbs.h"
@@ -68,20 +68,6 @@ struct session {
         char dr_err[512];
 };
 
-static void session_errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void session_errf(char *err, size_t errlen, const char *fmt, ...)
-{
-        va_list ap;
-
-        if (err == NULL || errlen == 0)
-                return;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-}
-
 /* --- requests ----------------------------------------------------------- */
 
 /* register and catalog.request are keyed by the user and name no file. */
@@ -103,7 +89,7 @@ int session_req_new(struct session_req *req, const struct cli_ctx *ctx,
         memset(req, 0, sizeof(*req));
         req->type = type;
         if (body == NULL) {
-                session_errf(err, errlen, "out of memory");
+                errbuf_set(err, errlen, "out of memory");
                 goto done;
         }
         if (msg_id != NULL)
@@ -181,15 +167,15 @@ int session_req_from_json(struct session_req *req, const json_t *obj, char *err,
             ids_check_msg_id(msg_id, NULL, 0) == -1 ||
             strlen(key) >= sizeof(req->key) ||
             strlen(file_id) >= sizeof(req->file_id)) {
-                session_errf(err, errlen, "saved request: %s",
-                             jerr.text[0] ? jerr.text : "malformed");
+                errbuf_set(err, errlen, "saved request: %s",
+                           jerr.text[0] ? jerr.text : "malformed");
                 return -1;
         }
         snprintf(req->msg_id, sizeof(req->msg_id), "%s", msg_id);
         snprintf(req->key, sizeof(req->key), "%s", key);
         snprintf(req->file_id, sizeof(req->file_id), "%s", file_id);
         if ((req->value = strdup(value)) == NULL) {
-                session_errf(err, errlen, "out of memory");
+                errbuf_set(err, errlen, "out of memory");
                 return -1;
         }
         req->len = strlen(value);
@@ -237,7 +223,7 @@ static int session_seen_compact(struct session *s, char *err, size_t errlen)
         memmove(s->seen, s->seen + drop, SESSION_SEEN_KEEP * sizeof(*s->seen));
         s->nseen = SESSION_SEEN_KEEP;
         if ((buf = malloc(s->nseen * (IDS_MSG_ID_LEN + 1) + 1)) == NULL) {
-                session_errf(err, errlen, "out of memory");
+                errbuf_set(err, errlen, "out of memory");
                 goto done;
         }
         for (size_t i = 0; i < s->nseen; i++) {
@@ -270,7 +256,7 @@ static int session_seen_load(struct session *s, char *err, size_t errlen)
                 *eol = '\0';
                 if (ids_check_msg_id(p, NULL, 0) == 0 &&
                     session_seen_add(s, p) == -1) {
-                        session_errf(err, errlen, "out of memory");
+                        errbuf_set(err, errlen, "out of memory");
                         goto done;
                 }
         }
@@ -314,13 +300,13 @@ static int session_item_parse(struct session_item *it, char *line, char *err,
             json_unpack_ex(root, &jerr, JSON_STRICT, "{s:s, s:I, s:o}",
                            "received_at", &received, "offset", &offset, "reply",
                            &reply) == -1) {
-                session_errf(err, errlen, "%s", jerr.text);
+                errbuf_set(err, errlen, "%s", jerr.text);
                 goto done;
         }
         if (ids_time_parse(received, &it->received, err, errlen) == -1)
                 goto done;
         if ((text = json_dumps(reply, JSON_COMPACT)) == NULL) {
-                session_errf(err, errlen, "out of memory");
+                errbuf_set(err, errlen, "out of memory");
                 goto done;
         }
         if (proto_decode(text, strlen(text), &msg, &code, err, errlen) == -1)
@@ -382,7 +368,7 @@ static int session_inbox_rewrite(struct session *s, char *err, size_t errlen)
         for (size_t i = 0; i < s->nitems; i++)
                 cap += strlen(s->items[i].line) + 1;
         if ((buf = malloc(cap)) == NULL) {
-                session_errf(err, errlen, "out of memory");
+                errbuf_set(err, errlen, "out of memory");
                 goto done;
         }
         for (size_t i = 0; i < s->nitems; i++) {
@@ -422,7 +408,7 @@ static int session_inbox_load(struct session *s, char *err, size_t errlen)
                 }
                 *eol = '\0';
                 if ((line = strdup(p)) == NULL) {
-                        session_errf(err, errlen, "out of memory");
+                        errbuf_set(err, errlen, "out of memory");
                         goto done;
                 }
                 if (session_item_parse(&it, line, why, sizeof(why)) == -1) {
@@ -451,12 +437,12 @@ static int session_inbox_load(struct session *s, char *err, size_t errlen)
                 if (!session_seen_has(s, it.msg_id) &&
                     session_seen_add(s, it.msg_id) == -1) {
                         session_item_fini(&it);
-                        session_errf(err, errlen, "out of memory");
+                        errbuf_set(err, errlen, "out of memory");
                         goto done;
                 }
                 if (session_items_push(s, &it) == -1) {
                         session_item_fini(&it);
-                        session_errf(err, errlen, "out of memory");
+                        errbuf_set(err, errlen, "out of memory");
                         goto done;
                 }
         }
@@ -478,7 +464,7 @@ static int session_append(const char *path, const char *buf, size_t len,
         fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
                   0600);
         if (fd == -1) {
-                session_errf(err, errlen, "open %s: %s", path, strerror(errno));
+                errbuf_set(err, errlen, "open %s: %s", path, strerror(errno));
                 return -1;
         }
         while (done < len) {
@@ -487,15 +473,14 @@ static int session_append(const char *path, const char *buf, size_t len,
                 if (w < 0 && errno == EINTR)
                         continue;
                 if (w < 0) {
-                        session_errf(err, errlen, "write %s: %s", path,
-                                     strerror(errno));
+                        errbuf_set(err, errlen, "write %s: %s", path,
+                                   strerror(errno));
                         goto done;
                 }
                 done += (size_t)w;
         }
         if (fsync(fd) == -1) {
-                session_errf(err, errlen, "fsync %s: %s", path,
-                             strerror(errno));
+                errbuf_set(err, errlen, "fsync %s: %s", path, strerror(errno));
                 goto done;
         }
         ret = 0;
@@ -519,7 +504,7 @@ static int session_persist(struct session *s, char *err, size_t errlen)
                 for (size_t i = first; i < s->nitems; i++)
                         cap += strlen(s->items[i].line) + 1;
                 if ((buf = malloc(cap)) == NULL) {
-                        session_errf(err, errlen, "out of memory");
+                        errbuf_set(err, errlen, "out of memory");
                         goto done;
                 }
                 for (size_t i = first; i < s->nitems; i++) {
@@ -539,7 +524,7 @@ static int session_persist(struct session *s, char *err, size_t errlen)
                 buf = malloc((s->nseen - s->seen_file) * (IDS_MSG_ID_LEN + 1) +
                              1);
                 if (buf == NULL) {
-                        session_errf(err, errlen, "out of memory");
+                        errbuf_set(err, errlen, "out of memory");
                         goto done;
                 }
                 for (size_t i = s->seen_file; i < s->nseen; i++) {
@@ -690,8 +675,8 @@ static rd_kafka_conf_t *session_conf(struct session *s, int producer, char *err,
                 r = rd_kafka_conf_set(conf, cfg->props[i].key,
                                       cfg->props[i].value, why, sizeof(why));
                 if (r != RD_KAFKA_CONF_OK) {
-                        session_errf(err, errlen, "config kafka.%s: %s",
-                                     cfg->props[i].key, why);
+                        errbuf_set(err, errlen, "config kafka.%s: %s",
+                                   cfg->props[i].key, why);
                         goto fail;
                 }
         }
@@ -705,11 +690,11 @@ fail:
 static void session_broker_err(struct session *s, const char *doing,
                                const char *why, char *err, size_t errlen)
 {
-        session_errf(err, errlen,
-                     "cannot reach the Kafka broker at %s (%s: %s); is the "
-                     "stack up? see scripts/tds-stack status",
-                     s->bootstrap, doing,
-                     s->kafka_err[0] != '\0' ? s->kafka_err : why);
+        errbuf_set(err, errlen,
+                   "cannot reach the Kafka broker at %s (%s: %s); is the "
+                   "stack up? see scripts/tds-stack status",
+                   s->bootstrap, doing,
+                   s->kafka_err[0] != '\0' ? s->kafka_err : why);
 }
 
 /* The partition count of the replies topic; SESSION_TIMEOUT if the
@@ -725,8 +710,8 @@ static enum session_status session_partitions(struct session *s, int ms,
 
         if ((rkt = rd_kafka_topic_new(s->consumer, s->topics.replies, NULL)) ==
             NULL) {
-                session_errf(err, errlen, "topic %s: %s", s->topics.replies,
-                             rd_kafka_err2str(rd_kafka_last_error()));
+                errbuf_set(err, errlen, "topic %s: %s", s->topics.replies,
+                           rd_kafka_err2str(rd_kafka_last_error()));
                 goto done;
         }
         kerr = rd_kafka_metadata(s->consumer, 0, rkt, &md, ms);
@@ -738,13 +723,13 @@ static enum session_status session_partitions(struct session *s, int ms,
         }
         if (md->topic_cnt != 1 || md->topics[0].err != 0 ||
             md->topics[0].partition_cnt < 1) {
-                session_errf(err, errlen,
-                             "the broker at %s has no topic %s (%s): is "
-                             "topic_prefix in the config the TTP's?",
-                             s->bootstrap, s->topics.replies,
-                             md->topic_cnt == 1
-                                 ? rd_kafka_err2str(md->topics[0].err)
-                                 : "not in the metadata");
+                errbuf_set(err, errlen,
+                           "the broker at %s has no topic %s (%s): is "
+                           "topic_prefix in the config the TTP's?",
+                           s->bootstrap, s->topics.replies,
+                           md->topic_cnt == 1
+                               ? rd_kafka_err2str(md->topics[0].err)
+                               : "not in the metadata");
                 goto done;
         }
         *count = md->topics[0].partition_cnt;
@@ -769,20 +754,20 @@ static int session_lock(struct session *s, char *err, size_t errlen)
         s->lock_fd =
             open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (s->lock_fd == -1) {
-                session_errf(err, errlen, "open %s: %s", path, strerror(errno));
+                errbuf_set(err, errlen, "open %s: %s", path, strerror(errno));
                 return -1;
         }
         while (flock(s->lock_fd, LOCK_EX | LOCK_NB) == -1) {
                 if (errno != EWOULDBLOCK && errno != EINTR) {
-                        session_errf(err, errlen, "flock %s: %s", path,
-                                     strerror(errno));
+                        errbuf_set(err, errlen, "flock %s: %s", path,
+                                   strerror(errno));
                         return -1;
                 }
                 if (cli_now_ms() >= deadline) {
-                        session_errf(err, errlen,
-                                     "another tds process is using %s (it "
-                                     "holds %s); wait for it to finish",
-                                     s->ctx->home, path);
+                        errbuf_set(err, errlen,
+                                   "another tds process is using %s (it "
+                                   "holds %s); wait for it to finish",
+                                   s->ctx->home, path);
                         return -1;
                 }
                 if (!said++)
@@ -809,7 +794,7 @@ enum session_status session_open(struct session **out,
 
         *out = NULL;
         if ((s = calloc(1, sizeof(*s))) == NULL) {
-                session_errf(err, errlen, "out of memory");
+                errbuf_set(err, errlen, "out of memory");
                 return SESSION_ERR;
         }
         *out = s;
@@ -833,7 +818,7 @@ enum session_status session_open(struct session **out,
                 goto done;
         if ((s->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, kerrstr,
                                         sizeof(kerrstr))) == NULL) {
-                session_errf(err, errlen, "Kafka consumer: %s", kerrstr);
+                errbuf_set(err, errlen, "Kafka consumer: %s", kerrstr);
                 goto done;
         }
         conf = NULL;
@@ -877,9 +862,9 @@ enum session_status session_open(struct session **out,
             ->offset = s->pos >= 0 ? s->pos : RD_KAFKA_OFFSET_BEGINNING;
         if ((kerr = rd_kafka_assign(s->consumer, parts)) !=
             RD_KAFKA_RESP_ERR_NO_ERROR) {
-                session_errf(err, errlen, "assign %s [%" PRId32 "]: %s",
-                             s->topics.replies, s->partition,
-                             rd_kafka_err2str(kerr));
+                errbuf_set(err, errlen, "assign %s [%" PRId32 "]: %s",
+                           s->topics.replies, s->partition,
+                           rd_kafka_err2str(kerr));
                 goto done;
         }
         st = SESSION_OK;
@@ -981,7 +966,7 @@ static int session_take(struct session *s, const rd_kafka_message_t *m,
                               (json_int_t)m->offset, "reply", reply)) == NULL ||
             (line = json_dumps(wrap, JSON_COMPACT | JSON_PRESERVE_ORDER)) ==
                 NULL) {
-                session_errf(err, errlen, "out of memory");
+                errbuf_set(err, errlen, "out of memory");
                 goto done;
         }
         if (session_item_parse(&it, line, why, sizeof(why)) == -1) {
@@ -994,7 +979,7 @@ static int session_take(struct session *s, const rd_kafka_message_t *m,
         if (session_items_push(s, &it) == -1 ||
             session_seen_add(s, it.msg_id) == -1) {
                 session_item_fini(&it);
-                session_errf(err, errlen, "out of memory");
+                errbuf_set(err, errlen, "out of memory");
                 goto done;
         }
         s->nfresh++;
@@ -1030,10 +1015,10 @@ static int session_poll(struct session *s, int ms, char *err, size_t errlen)
         if (session_persist(s, err, errlen) == -1)
                 return -1;
         if (ret == 0 && s->fatal) {
-                session_errf(err, errlen,
-                             "%s; remove %s to read the partition from its "
-                             "start",
-                             s->fatal_err, s->pos_path);
+                errbuf_set(err, errlen,
+                           "%s; remove %s to read the partition from its "
+                           "start",
+                           s->fatal_err, s->pos_path);
                 return -1;
         }
         return ret;
@@ -1062,14 +1047,14 @@ int session_inbox_get(const struct session *s, size_t i, struct proto_msg *msg,
 
         memset(msg, 0, sizeof(*msg));
         if (i >= s->nitems) {
-                session_errf(err, errlen, "no inbox item %zu", i);
+                errbuf_set(err, errlen, "no inbox item %zu", i);
                 return -1;
         }
         if ((root = json_loads(s->items[i].line, 0, &jerr)) == NULL ||
             (text = json_dumps(json_object_get(root, "reply"),
                                JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL) {
-                session_errf(err, errlen, "inbox: cannot re-read %s",
-                             s->items[i].msg_id);
+                errbuf_set(err, errlen, "inbox: cannot re-read %s",
+                           s->items[i].msg_id);
                 goto done;
         }
         if (proto_decode(text, strlen(text), msg, &code, err, errlen) == -1)
@@ -1153,8 +1138,7 @@ static int session_produce(struct session *s, const struct session_req *req,
                                                 kerrstr, sizeof(kerrstr))) ==
                     NULL) {
                         rd_kafka_conf_destroy(conf);
-                        session_errf(err, errlen, "Kafka producer: %s",
-                                     kerrstr);
+                        errbuf_set(err, errlen, "Kafka producer: %s", kerrstr);
                         return -1;
                 }
         }
@@ -1164,9 +1148,9 @@ static int session_produce(struct session *s, const struct session_req *req,
             RD_KAFKA_V_VALUE(req->value, req->len),
             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
         if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR) {
-                session_errf(err, errlen, "cannot queue %s for %s: %s",
-                             proto_type_name(req->type), s->topics.requests,
-                             rd_kafka_err2str(kerr));
+                errbuf_set(err, errlen, "cannot queue %s for %s: %s",
+                           proto_type_name(req->type), s->topics.requests,
+                           rd_kafka_err2str(kerr));
                 return -1;
         }
         return 0;
@@ -1211,11 +1195,11 @@ static void session_blame(struct session *s, const char *what, char *err,
                 snprintf(err, errlen, "%s", why);
                 return;
         }
-        session_errf(err, errlen,
-                     "no reply from the TTP within %ld s (waiting for %s); "
-                     "the broker at %s is up, the TTP daemon may not be: see "
-                     "scripts/tds-stack status, or try a longer --timeout",
-                     s->ctx->timeout, what, s->bootstrap);
+        errbuf_set(err, errlen,
+                   "no reply from the TTP within %ld s (waiting for %s); "
+                   "the broker at %s is up, the TTP daemon may not be: see "
+                   "scripts/tds-stack status, or try a longer --timeout",
+                   s->ctx->timeout, what, s->bootstrap);
 }
 
 enum session_status

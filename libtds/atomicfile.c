@@ -4,11 +4,11 @@
 #include "atomicfile.h"
 
 #include "crypto.h"
+#include "errbuf.h"
 #include "hex.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,23 +17,6 @@
 
 /* Random bytes in a temporary name: 64 bits, as hex. */
 #define ATOMICFILE_RND 8
-
-static void atomicfile_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* Format a message; errno stays that of the call that failed. */
-static void atomicfile_err(char *err, size_t errlen, const char *fmt, ...)
-{
-        int saved_errno = errno;
-        va_list ap;
-
-        if (err != NULL && errlen > 0) {
-                va_start(ap, fmt);
-                vsnprintf(err, errlen, fmt, ap);
-                va_end(ap);
-        }
-        errno = saved_errno;
-}
 
 /* Write all of `buf`, resuming after signals and short writes. */
 static int atomicfile_write_all(int fd, const char *buf, size_t len)
@@ -89,8 +72,8 @@ static int atomicfile_fsync_parent(const char *path)
 int atomicfile_sync_dir(const char *path, char *err, size_t errlen)
 {
         if (atomicfile_fsync_parent(path) == -1) {
-                atomicfile_err(err, errlen, "%s: syncing its directory: %s",
-                               path, strerror(errno));
+                errbuf_set(err, errlen, "%s: syncing its directory: %s", path,
+                           strerror(errno));
                 return -1;
         }
         return 0;
@@ -111,14 +94,14 @@ int atomicfile_write(const char *path, const void *buf, size_t len, mode_t mode,
         hex_encode(rnd, sizeof(rnd), suffix, sizeof(suffix));
         tmplen = strlen(path) + sizeof(".tmp.") + strlen(suffix);
         if ((tmp = malloc(tmplen)) == NULL) {
-                atomicfile_err(err, errlen, "out of memory");
+                errbuf_set(err, errlen, "out of memory");
                 goto done;
         }
         snprintf(tmp, tmplen, "%s.tmp.%s", path, suffix);
         fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                   mode);
         if (fd == -1) {
-                atomicfile_err(err, errlen, "%s: %s", tmp, strerror(errno));
+                errbuf_set(err, errlen, "%s: %s", tmp, strerror(errno));
                 goto done;
         }
         created = 1;
@@ -126,25 +109,25 @@ int atomicfile_write(const char *path, const void *buf, size_t len, mode_t mode,
         if ((!(flags & ATOMICFILE_UMASK) && fchmod(fd, mode) == -1) ||
             atomicfile_write_all(fd, buf, len) == -1 ||
             (sync && fsync(fd) == -1)) {
-                atomicfile_err(err, errlen, "%s: %s", tmp, strerror(errno));
+                errbuf_set(err, errlen, "%s: %s", tmp, strerror(errno));
                 goto done;
         }
         if (close(fd) == -1) {
                 fd = -1;
-                atomicfile_err(err, errlen, "%s: %s", tmp, strerror(errno));
+                errbuf_set(err, errlen, "%s: %s", tmp, strerror(errno));
                 goto done;
         }
         fd = -1;
         if (rename(tmp, path) == -1) {
-                atomicfile_err(err, errlen, "rename %s to %s: %s", tmp, path,
-                               strerror(errno));
+                errbuf_set(err, errlen, "rename %s to %s: %s", tmp, path,
+                           strerror(errno));
                 goto done;
         }
         created = 0;
         if (sync && atomicfile_fsync_parent(path) == -1) {
-                atomicfile_err(err, errlen,
-                               "%s: written, but syncing its directory: %s",
-                               path, strerror(errno));
+                errbuf_set(err, errlen,
+                           "%s: written, but syncing its directory: %s", path,
+                           strerror(errno));
                 goto done;
         }
         ret = 0;

@@ -8,32 +8,19 @@
 #include "base64.h"
 
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/evp.h>
 
+#include "errbuf.h"
+
 /*
  * EVP_EncodeBlock takes an int length: encode in chunks of whole 3-byte
  * groups so that no '=' appears before the last chunk.
  */
 #define BASE64_CHUNK (3 * 1024 * 1024)
-
-static void base64_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void base64_err(char *err, size_t errlen, const char *fmt, ...)
-{
-        va_list ap;
-
-        if (err == NULL || errlen == 0)
-                return;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-}
 
 char *base64_encode(const unsigned char *buf, size_t len)
 {
@@ -70,17 +57,17 @@ static int base64_decode_strict(const char *text, size_t textlen, size_t pad,
 
         n = EVP_DecodeBlock(buf, (const unsigned char *)text, (int)textlen);
         if (n < 0 || (size_t)n < pad) {
-                base64_err(err, errlen, "base64: invalid character");
+                errbuf_set(err, errlen, "base64: invalid character");
                 goto done;
         }
         /* Each '=' was decoded as a zero byte that is not data. */
         *len = (size_t)n - pad;
         if ((again = base64_encode(buf, *len)) == NULL) {
-                base64_err(err, errlen, "base64: out of memory");
+                errbuf_set(err, errlen, "base64: out of memory");
                 goto done;
         }
         if (strlen(again) != textlen || memcmp(again, text, textlen) != 0) {
-                base64_err(err, errlen,
+                errbuf_set(err, errlen,
                            "base64: not canonical (whitespace, misplaced "
                            "padding or non-zero trailing bits)");
                 goto done;
@@ -101,25 +88,25 @@ int base64_decode(const char *text, size_t textlen, unsigned char **out,
         *out = NULL;
         *outlen = 0;
         if (textlen % 4 != 0) {
-                base64_err(err, errlen,
+                errbuf_set(err, errlen,
                            "base64: length %zu is not a multiple of 4",
                            textlen);
                 goto done;
         }
         /* EVP_DecodeBlock takes an int; contract messages are <= 1 MiB. */
         if (textlen > INT_MAX) {
-                base64_err(err, errlen, "base64: input too long");
+                errbuf_set(err, errlen, "base64: input too long");
                 goto done;
         }
         while (pad < textlen && text[textlen - 1 - pad] == '=')
                 pad++;
         if (pad > 2) {
-                base64_err(err, errlen, "base64: too much padding");
+                errbuf_set(err, errlen, "base64: too much padding");
                 goto done;
         }
         /* +1 so that an empty input still yields a non-NULL buffer. */
         if ((buf = malloc(textlen / 4 * 3 + 1)) == NULL) {
-                base64_err(err, errlen, "base64: out of memory");
+                errbuf_set(err, errlen, "base64: out of memory");
                 goto done;
         }
         /* An empty text is empty data (and `text` may then be NULL). */

@@ -17,6 +17,7 @@
 #include "atomicfile.h"
 #include "base64.h"
 #include "crypto.h"
+#include "errbuf.h"
 #include "hex.h"
 #include "ids.h"
 #include "tbs.h"
@@ -24,7 +25,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,20 +81,6 @@ static const struct evidence_field {
 
 #define EVIDENCE_NFIELDS (sizeof(evidence_fields) / sizeof(evidence_fields[0]))
 
-static void evidence_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void evidence_err(char *err, size_t errlen, const char *fmt, ...)
-{
-        va_list ap;
-
-        if (err == NULL || errlen == 0)
-                return;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-}
-
 /* The string member of `ev` that `f` describes (ET_STR only). */
 static const char **evidence_slot(struct evidence *ev,
                                   const struct evidence_field *f)
@@ -140,21 +126,21 @@ static int evidence_b64(const char *field, const char *text, size_t min,
         *out = NULL;
         if (base64_decode(text, strlen(text), out, outlen, why, sizeof(why)) ==
             -1) {
-                evidence_err(err, errlen,
-                             "field \"%s\": not canonical padded base64 (%s)",
-                             field, why);
+                errbuf_set(err, errlen,
+                           "field \"%s\": not canonical padded base64 (%s)",
+                           field, why);
                 return -1;
         }
         if (*outlen < min || *outlen > max) {
                 if (min == max)
-                        evidence_err(err, errlen,
-                                     "field \"%s\": %zu bytes, expected %zu",
-                                     field, *outlen, min);
+                        errbuf_set(err, errlen,
+                                   "field \"%s\": %zu bytes, expected %zu",
+                                   field, *outlen, min);
                 else
-                        evidence_err(err, errlen,
-                                     "field \"%s\": %zu bytes, expected %zu "
-                                     "to %zu",
-                                     field, *outlen, min, max);
+                        errbuf_set(err, errlen,
+                                   "field \"%s\": %zu bytes, expected %zu "
+                                   "to %zu",
+                                   field, *outlen, min, max);
                 free(*out);
                 *out = NULL;
                 return -1;
@@ -180,9 +166,9 @@ static int evidence_check_hex(const char *field, const char *s, char *err,
 {
         if (hex_is_lower(s, CRYPTO_SHA256_HEX_LEN))
                 return 0;
-        evidence_err(err, errlen,
-                     "field \"%s\": not 64 lowercase hex digits (a SHA-256)",
-                     field);
+        errbuf_set(err, errlen,
+                   "field \"%s\": not 64 lowercase hex digits (a SHA-256)",
+                   field);
         return -1;
 }
 
@@ -192,10 +178,10 @@ static int evidence_check_empty(const char *field, const char *s, char *err,
 {
         if (s[0] == '\0')
                 return 0;
-        evidence_err(err, errlen,
-                     "field \"%s\" must be empty (\"\") in evidence of kind "
-                     "upload",
-                     field);
+        errbuf_set(err, errlen,
+                   "field \"%s\" must be empty (\"\") in evidence of kind "
+                   "upload",
+                   field);
         return -1;
 }
 
@@ -208,9 +194,8 @@ static int evidence_check_name(const char *name, char *err, size_t errlen)
         size_t len = strlen(name);
 
         if (len > EVIDENCE_NAME_MAX) {
-                evidence_err(err, errlen,
-                             "field \"name\": %zu bytes, at most %d", len,
-                             EVIDENCE_NAME_MAX);
+                errbuf_set(err, errlen, "field \"name\": %zu bytes, at most %d",
+                           len, EVIDENCE_NAME_MAX);
                 return -1;
         }
         for (size_t i = 0; i < len; i++) {
@@ -219,10 +204,10 @@ static int evidence_check_name(const char *name, char *err, size_t errlen)
                 if (c[0] < 0x20 || c[0] == 0x7f ||
                     (c[0] == 0xc2 && i + 1 < len && c[1] >= 0x80 &&
                      c[1] <= 0x9f)) {
-                        evidence_err(err, errlen,
-                                     "field \"name\": control character at "
-                                     "byte %zu",
-                                     i);
+                        errbuf_set(err, errlen,
+                                   "field \"name\": control character at "
+                                   "byte %zu",
+                                   i);
                         return -1;
                 }
         }
@@ -238,18 +223,18 @@ static int evidence_check_forms(const struct evidence *ev, char *err,
         time_t t;
 
         if (evidence_kind_name(ev->kind) == NULL) {
-                evidence_err(err, errlen, "field \"kind\": unknown kind %d",
-                             (int)ev->kind);
+                errbuf_set(err, errlen, "field \"kind\": unknown kind %d",
+                           (int)ev->kind);
                 return -1;
         }
         if (ids_check_file_id(nz(ev->file_id), why, sizeof(why)) == -1) {
-                evidence_err(err, errlen, "field \"file_id\": %s", why);
+                errbuf_set(err, errlen, "field \"file_id\": %s", why);
                 return -1;
         }
         if (evidence_check_name(nz(ev->name), err, errlen) == -1)
                 return -1;
         if (ids_check_user(nz(ev->uploader), why, sizeof(why)) == -1) {
-                evidence_err(err, errlen, "field \"uploader\": %s", why);
+                errbuf_set(err, errlen, "field \"uploader\": %s", why);
                 return -1;
         }
         if (upload) {
@@ -257,15 +242,15 @@ static int evidence_check_forms(const struct evidence *ev, char *err,
                                          errlen) == -1)
                         return -1;
         } else if (ids_check_user(nz(ev->downloader), why, sizeof(why)) == -1) {
-                evidence_err(err, errlen, "field \"downloader\": %s", why);
+                errbuf_set(err, errlen, "field \"downloader\": %s", why);
                 return -1;
         }
         if (evidence_check_hex("sha256", nz(ev->sha256), err, errlen) == -1)
                 return -1;
         if (ev->size > EVIDENCE_SIZE_MAX) {
-                evidence_err(err, errlen,
-                             "field \"size\": %" PRIu64 " is over 2^40",
-                             ev->size);
+                errbuf_set(err, errlen,
+                           "field \"size\": %" PRIu64 " is over 2^40",
+                           ev->size);
                 return -1;
         }
         if (evidence_check_b64("upload_nonce", nz(ev->upload_nonce),
@@ -309,7 +294,7 @@ static int evidence_check_forms(const struct evidence *ev, char *err,
                                EVIDENCE_KEY_MAX, err, errlen) == -1)
                 return -1;
         if (ids_time_parse(nz(ev->time), &t, why, sizeof(why)) == -1) {
-                evidence_err(err, errlen, "field \"time\": %s", why);
+                errbuf_set(err, errlen, "field \"time\": %s", why);
                 return -1;
         }
         if (evidence_check_b64("ttp_sig", nz(ev->ttp_sig), EVIDENCE_SIG_MIN,
@@ -346,9 +331,9 @@ json_t *evidence_to_json(const struct evidence *ev, char *err, size_t errlen)
                         v = json_string(evidence_str(ev, f));
                         if (v == NULL) {
                                 /* Only the name can be non-ASCII. */
-                                evidence_err(err, errlen,
-                                             "field \"%s\": not valid UTF-8",
-                                             f->name);
+                                errbuf_set(err, errlen,
+                                           "field \"%s\": not valid UTF-8",
+                                           f->name);
                                 json_decref(obj);
                                 return NULL;
                         }
@@ -360,7 +345,7 @@ json_t *evidence_to_json(const struct evidence *ev, char *err, size_t errlen)
         return obj;
 nomem:
         json_decref(obj);
-        evidence_err(err, errlen, "out of memory");
+        errbuf_set(err, errlen, "out of memory");
         return NULL;
 }
 
@@ -383,25 +368,25 @@ static int evidence_read_field(json_t *v, const struct evidence_field *f,
         case ET_VERSION:
                 if (!json_is_integer(v) ||
                     json_integer_value(v) != EVIDENCE_VERSION) {
-                        evidence_err(err, errlen,
-                                     "field \"tds_evidence\": must be the "
-                                     "integer %d",
-                                     EVIDENCE_VERSION);
+                        errbuf_set(err, errlen,
+                                   "field \"tds_evidence\": must be the "
+                                   "integer %d",
+                                   EVIDENCE_VERSION);
                         return -1;
                 }
                 return 0;
         case ET_SIZE:
                 if (!json_is_integer(v)) {
-                        evidence_err(err, errlen,
-                                     "field \"size\": must be an integer");
+                        errbuf_set(err, errlen,
+                                   "field \"size\": must be an integer");
                         return -1;
                 }
                 n = json_integer_value(v);
                 if (n < 0 || (uint64_t)n > EVIDENCE_SIZE_MAX) {
-                        evidence_err(err, errlen,
-                                     "field \"size\": %lld is not in 0 to "
-                                     "2^40",
-                                     (long long)n);
+                        errbuf_set(err, errlen,
+                                   "field \"size\": %lld is not in 0 to "
+                                   "2^40",
+                                   (long long)n);
                         return -1;
                 }
                 ev->size = (uint64_t)n;
@@ -410,15 +395,15 @@ static int evidence_read_field(json_t *v, const struct evidence_field *f,
                 break;
         }
         if (!json_is_string(v)) {
-                evidence_err(err, errlen, "field \"%s\": must be a string",
-                             f->name);
+                errbuf_set(err, errlen, "field \"%s\": must be a string",
+                           f->name);
                 return -1;
         }
         s = json_string_value(v);
         /* "\u0000" would cut the C string short of what the JSON says. */
         if (strlen(s) != json_string_length(v)) {
-                evidence_err(err, errlen, "field \"%s\": contains a NUL",
-                             f->name);
+                errbuf_set(err, errlen, "field \"%s\": contains a NUL",
+                           f->name);
                 return -1;
         }
         if (f->type == ET_KIND) {
@@ -427,9 +412,9 @@ static int evidence_read_field(json_t *v, const struct evidence_field *f,
                 else if (strcmp(s, "exchange") == 0)
                         ev->kind = EVIDENCE_EXCHANGE;
                 else {
-                        evidence_err(err, errlen,
-                                     "field \"kind\": must be \"upload\" or "
-                                     "\"exchange\"");
+                        errbuf_set(err, errlen,
+                                   "field \"kind\": must be \"upload\" or "
+                                   "\"exchange\"");
                         return -1;
                 }
                 return 0;
@@ -447,7 +432,7 @@ int evidence_from_json(json_t *obj, struct evidence *ev, char *err,
 
         memset(ev, 0, sizeof(*ev));
         if (!json_is_object(obj)) {
-                evidence_err(err, errlen, "evidence must be a JSON object");
+                errbuf_set(err, errlen, "evidence must be a JSON object");
                 return -1;
         }
         /*
@@ -462,8 +447,8 @@ int evidence_from_json(json_t *obj, struct evidence *ev, char *err,
                 int printable = strlen(key) <= 64;
                 for (const char *p = key; printable && *p != '\0'; p++)
                         printable = *p > 0x20 && *p < 0x7f && *p != '"';
-                evidence_err(err, errlen, "unknown field \"%s\"",
-                             printable ? key : "(unprintable)");
+                errbuf_set(err, errlen, "unknown field \"%s\"",
+                           printable ? key : "(unprintable)");
                 return -1;
         }
         for (size_t i = 0; i < EVIDENCE_NFIELDS; i++) {
@@ -473,8 +458,8 @@ int evidence_from_json(json_t *obj, struct evidence *ev, char *err,
                                 *evidence_slot(ev, f) = "";
                                 continue;
                         }
-                        evidence_err(err, errlen, "missing field \"%s\"",
-                                     f->name);
+                        errbuf_set(err, errlen, "missing field \"%s\"",
+                                   f->name);
                         return -1;
                 }
                 if (evidence_read_field(v, f, ev, err, errlen) == -1)
@@ -482,8 +467,8 @@ int evidence_from_json(json_t *obj, struct evidence *ev, char *err,
         }
         /* Present but empty is not the same as absent, and means nothing. */
         if (json_object_get(obj, "name") != NULL && ev->name[0] == '\0') {
-                evidence_err(err, errlen,
-                             "field \"name\": empty (omit it instead)");
+                errbuf_set(err, errlen,
+                           "field \"name\": empty (omit it instead)");
                 return -1;
         }
         return evidence_check_forms(ev, err, errlen);
@@ -505,10 +490,10 @@ static int evidence_pubkey(const char *field, const char *b64,
                 goto done;
         if (crypto_pubkey_from_der(der, derlen, key, why, sizeof(why)) == -1 ||
             crypto_key_id(*key, key_id, why, sizeof(why)) == -1) {
-                evidence_err(err, errlen,
-                             "%s is not a canonical P-256 public key "
-                             "(SPKI DER): %s",
-                             field, why);
+                errbuf_set(err, errlen,
+                           "%s is not a canonical P-256 public key "
+                           "(SPKI DER): %s",
+                           field, why);
                 crypto_key_free(*key);
                 *key = NULL;
                 goto done;
@@ -535,13 +520,13 @@ static int evidence_check_digest(const char *sig_field, const char *sig_b64,
                          sig, siglen, err, errlen) == -1)
                 return -1;
         if (crypto_sha256_hex(*sig, *siglen, hex, why, sizeof(why)) == -1) {
-                evidence_err(err, errlen, "hashing %s: %s", sig_field, why);
+                errbuf_set(err, errlen, "hashing %s: %s", sig_field, why);
                 goto fail;
         }
         if (strcmp(hex, digest) != 0) {
-                evidence_err(err, errlen,
-                             "%s does not match SHA-256 of %s (which is %s)",
-                             digest_field, sig_field, hex);
+                errbuf_set(err, errlen,
+                           "%s does not match SHA-256 of %s (which is %s)",
+                           digest_field, sig_field, hex);
                 goto fail;
         }
         return 0;
@@ -564,7 +549,7 @@ static int evidence_check_sig(const struct crypto_key *key, const char *key_id,
 
         if (crypto_verify(key, tbs, tbslen, sig, siglen, why, sizeof(why)) == 0)
                 return 0;
-        evidence_err(err, errlen, "%s (key id %s): %s", what, key_id, why);
+        errbuf_set(err, errlen, "%s (key id %s): %s", what, key_id, why);
         return -1;
 }
 
@@ -577,22 +562,22 @@ static int evidence_check_document(const struct evidence *ev, const char *path,
         uint64_t size;
 
         if (crypto_sha256_path(path, digest, &size, why, sizeof(why)) == -1) {
-                evidence_err(err, errlen, "document %s: %s", path, why);
+                errbuf_set(err, errlen, "document %s: %s", path, why);
                 return -1;
         }
         if (size != ev->size) {
-                evidence_err(err, errlen,
-                             "document size %" PRIu64
-                             " differs from evidence size %" PRIu64,
-                             size, ev->size);
+                errbuf_set(err, errlen,
+                           "document size %" PRIu64
+                           " differs from evidence size %" PRIu64,
+                           size, ev->size);
                 return -1;
         }
         hex_encode(digest, sizeof(digest), hex, sizeof(hex));
         if (strcmp(hex, ev->sha256) != 0) {
-                evidence_err(err, errlen,
-                             "document SHA-256 %s differs from evidence "
-                             "sha256 %s",
-                             hex, ev->sha256);
+                errbuf_set(err, errlen,
+                           "document SHA-256 %s differs from evidence "
+                           "sha256 %s",
+                           hex, ev->sha256);
                 return -1;
         }
         return 0;
@@ -614,9 +599,9 @@ int evidence_verify(const struct evidence *ev, const char *expected_ttp_key_id,
                 goto done;
         if (expected_ttp_key_id != NULL &&
             !hex_is_lower(expected_ttp_key_id, CRYPTO_KEY_ID_LEN)) {
-                evidence_err(err, errlen,
-                             "expected TTP key id is not 64 lowercase hex "
-                             "digits");
+                errbuf_set(err, errlen,
+                           "expected TTP key id is not 64 lowercase hex "
+                           "digits");
                 goto done;
         }
 
@@ -630,7 +615,7 @@ int evidence_verify(const struct evidence *ev, const char *expected_ttp_key_id,
         if (tbs_nro(&(struct tbs_nro){ev->file_id, ev->uploader, ev->sha256,
                                       size, ev->upload_nonce},
                     &tbs, &tbslen, why, sizeof(why)) == -1) {
-                evidence_err(err, errlen, "building the NRO TBS: %s", why);
+                errbuf_set(err, errlen, "building the NRO TBS: %s", why);
                 goto done;
         }
         if (evidence_check_sig(a_key, a_id, tbs, tbslen, nro, nrolen,
@@ -654,8 +639,8 @@ int evidence_verify(const struct evidence *ev, const char *expected_ttp_key_id,
                                               ev->sha256, ev->nro_sha256,
                                               ev->download_nonce},
                             &tbs, &tbslen, why, sizeof(why)) == -1) {
-                        evidence_err(err, errlen, "building the NRR TBS: %s",
-                                     why);
+                        errbuf_set(err, errlen, "building the NRR TBS: %s",
+                                   why);
                         goto done;
                 }
                 if (evidence_check_sig(b_key, b_id, tbs, tbslen, nrr, nrrlen,
@@ -678,9 +663,8 @@ int evidence_verify(const struct evidence *ev, const char *expected_ttp_key_id,
                 goto done;
         if (expected_ttp_key_id != NULL &&
             strcmp(ttp_id, expected_ttp_key_id) != 0) {
-                evidence_err(err, errlen,
-                             "TTP key id %s is not the expected %s", ttp_id,
-                             expected_ttp_key_id);
+                errbuf_set(err, errlen, "TTP key id %s is not the expected %s",
+                           ttp_id, expected_ttp_key_id);
                 goto done;
         }
         if (evidence_b64("ttp_sig", ev->ttp_sig, EVIDENCE_SIG_MIN,
@@ -693,7 +677,7 @@ int evidence_verify(const struct evidence *ev, const char *expected_ttp_key_id,
                                                 ev->nro_sha256,
                                                 nz(ev->nrr_sha256), ev->time},
                          &tbs, &tbslen, why, sizeof(why)) == -1) {
-                evidence_err(err, errlen, "building the evidence TBS: %s", why);
+                errbuf_set(err, errlen, "building the evidence TBS: %s", why);
                 goto done;
         }
         if (evidence_check_sig(ttp_key, ttp_id, tbs, tbslen, ttp_sig,
@@ -730,12 +714,12 @@ int evidence_save(const struct evidence *ev, const char *path, char *err,
                 goto done;
         /* Stable order (the table's), two-space indent, final newline. */
         if ((text = json_dumps(obj, JSON_INDENT(2))) == NULL) {
-                evidence_err(err, errlen, "out of memory");
+                errbuf_set(err, errlen, "out of memory");
                 goto done;
         }
         len = strlen(text);
         if ((file = malloc(len + 1)) == NULL) {
-                evidence_err(err, errlen, "out of memory");
+                errbuf_set(err, errlen, "out of memory");
                 goto done;
         }
         memcpy(file, text, len);
@@ -764,26 +748,26 @@ int evidence_load(const char *path, json_t **root, struct evidence *ev,
         *root = NULL;
         memset(ev, 0, sizeof(*ev));
         if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-                evidence_err(err, errlen, "%s: %s", path, strerror(errno));
+                errbuf_set(err, errlen, "%s: %s", path, strerror(errno));
                 goto done;
         }
         if (fstat(fd, &st) == -1) {
-                evidence_err(err, errlen, "%s: %s", path, strerror(errno));
+                errbuf_set(err, errlen, "%s: %s", path, strerror(errno));
                 goto done;
         }
         if (!S_ISREG(st.st_mode)) {
-                evidence_err(err, errlen, "%s: not a regular file", path);
+                errbuf_set(err, errlen, "%s: not a regular file", path);
                 goto done;
         }
         if (st.st_size > EVIDENCE_FILE_MAX) {
-                evidence_err(err, errlen,
-                             "%s: %lld bytes, too large for an evidence file "
-                             "(at most %d)",
-                             path, (long long)st.st_size, EVIDENCE_FILE_MAX);
+                errbuf_set(err, errlen,
+                           "%s: %lld bytes, too large for an evidence file "
+                           "(at most %d)",
+                           path, (long long)st.st_size, EVIDENCE_FILE_MAX);
                 goto done;
         }
         if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
-                evidence_err(err, errlen, "out of memory");
+                errbuf_set(err, errlen, "out of memory");
                 goto done;
         }
         /* Read to end of file, but never past the size we allocated for. */
@@ -792,8 +776,8 @@ int evidence_load(const char *path, json_t **root, struct evidence *ev,
                 if (n == -1 && errno == EINTR)
                         continue;
                 if (n == -1) {
-                        evidence_err(err, errlen, "%s: %s", path,
-                                     strerror(errno));
+                        errbuf_set(err, errlen, "%s: %s", path,
+                                   strerror(errno));
                         goto done;
                 }
                 if (n == 0)
@@ -801,19 +785,19 @@ int evidence_load(const char *path, json_t **root, struct evidence *ev,
                 got += (size_t)n;
         }
         if (got > (size_t)st.st_size) {
-                evidence_err(err, errlen, "%s: grew while being read", path);
+                errbuf_set(err, errlen, "%s: grew while being read", path);
                 goto done;
         }
         /* Duplicate keys would let two readers see two different files. */
         *root = json_loadb(buf, got, JSON_REJECT_DUPLICATES, &jerr);
         if (*root == NULL) {
-                evidence_err(err, errlen,
-                             "%s: not valid JSON: line %d column %d: %s", path,
-                             jerr.line, jerr.column, jerr.text);
+                errbuf_set(err, errlen,
+                           "%s: not valid JSON: line %d column %d: %s", path,
+                           jerr.line, jerr.column, jerr.text);
                 goto done;
         }
         if (evidence_from_json(*root, ev, why, sizeof(why)) == -1) {
-                evidence_err(err, errlen, "%s: %s", path, why);
+                errbuf_set(err, errlen, "%s: %s", path, why);
                 goto done;
         }
         ret = 0;

@@ -3,25 +3,11 @@
  */
 #include "hex.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 
+#include "errbuf.h"
+
 static const char hex_digits[] = "0123456789abcdef";
-
-static void hex_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* Callers may pass a NULL `err` when they only need the verdict. */
-static void hex_err(char *err, size_t errlen, const char *fmt, ...)
-{
-        va_list ap;
-
-        if (err == NULL || errlen == 0)
-                return;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-}
 
 /* Value of one hex digit, or -1; uppercase only when `any_case`. */
 static int hex_value(char c, int any_case)
@@ -59,21 +45,21 @@ int hex_decode(const char *text, size_t textlen, int flags, unsigned char *out,
         int ret = -1;
 
         if (textlen % 2 != 0) {
-                hex_err(err, errlen, "hex: odd length %zu", textlen);
+                errbuf_set(err, errlen, "hex: odd length %zu", textlen);
                 goto done;
         }
         if (textlen / 2 > outsize) {
-                hex_err(err, errlen, "hex: %zu bytes do not fit in %zu",
-                        textlen / 2, outsize);
+                errbuf_set(err, errlen, "hex: %zu bytes do not fit in %zu",
+                           textlen / 2, outsize);
                 goto done;
         }
         for (i = 0; i < textlen; i += 2) {
                 hi = hex_value(text[i], any_case);
                 lo = hex_value(text[i + 1], any_case);
                 if (hi < 0 || lo < 0) {
-                        hex_err(err, errlen, "hex: invalid %s at offset %zu",
-                                any_case ? "digit" : "lowercase hex digit",
-                                hi < 0 ? i : i + 1);
+                        errbuf_set(err, errlen, "hex: invalid %s at offset %zu",
+                                   any_case ? "digit" : "lowercase hex digit",
+                                   hi < 0 ? i : i + 1);
                         goto done;
                 }
                 out[i / 2] = (unsigned char)(hi << 4 | lo);

@@ -4,26 +4,12 @@
 #include "ids.h"
 
 #include "crypto.h"
+#include "errbuf.h"
 #include "hex.h"
 
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-
-static void ids_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void ids_err(char *err, size_t errlen, const char *fmt, ...)
-{
-        va_list ap;
-
-        if (err == NULL || errlen == 0)
-                return;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-}
 
 /*
  * Shared check of user and file_id.  "." and ".." match the character class
@@ -39,13 +25,13 @@ static int ids_check_name(const char *what, const char *s, int upper_ok,
         char c;
 
         if (s == NULL || s[0] == '\0') {
-                ids_err(err, errlen, "%s is empty", what);
+                errbuf_set(err, errlen, "%s is empty", what);
                 return -1;
         }
         for (i = 0; s[i] != '\0'; i++) {
                 if (i >= max) {
-                        ids_err(err, errlen, "%s is longer than %zu", what,
-                                max);
+                        errbuf_set(err, errlen, "%s is longer than %zu", what,
+                                   max);
                         return -1;
                 }
                 c = s[i];
@@ -53,12 +39,12 @@ static int ids_check_name(const char *what, const char *s, int upper_ok,
                     c == '.' || c == '_' || c == '-' ||
                     (upper_ok && c >= 'A' && c <= 'Z'))
                         continue;
-                ids_err(err, errlen, "%s has an invalid character at %zu", what,
-                        i);
+                errbuf_set(err, errlen, "%s has an invalid character at %zu",
+                           what, i);
                 return -1;
         }
         if (strcmp(s, ".") == 0 || strcmp(s, "..") == 0) {
-                ids_err(err, errlen, "%s may not be \"%s\"", what, s);
+                errbuf_set(err, errlen, "%s may not be \"%s\"", what, s);
                 return -1;
         }
         return 0;
@@ -77,8 +63,8 @@ int ids_check_file_id(const char *s, char *err, size_t errlen)
 int ids_check_msg_id(const char *s, char *err, size_t errlen)
 {
         if (!hex_is_lower(s, IDS_MSG_ID_LEN)) {
-                ids_err(err, errlen, "msg_id is not %d lowercase hex digits",
-                        IDS_MSG_ID_LEN);
+                errbuf_set(err, errlen, "msg_id is not %d lowercase hex digits",
+                           IDS_MSG_ID_LEN);
                 return -1;
         }
         return 0;
@@ -142,12 +128,12 @@ int ids_time_format(time_t t, char *out, char *err, size_t errlen)
         int n;
 
         if (gmtime_r(&t, &tm) == NULL) {
-                ids_err(err, errlen, "time %lld out of range", (long long)t);
+                errbuf_set(err, errlen, "time %lld out of range", (long long)t);
                 return -1;
         }
         if (tm.tm_year < -1900 || tm.tm_year > 9999 - 1900) {
-                ids_err(err, errlen, "time %lld is not in years 0000-9999",
-                        (long long)t);
+                errbuf_set(err, errlen, "time %lld is not in years 0000-9999",
+                           (long long)t);
                 return -1;
         }
         /* A roomy buffer: the compiler cannot see that tm is in range. */
@@ -155,7 +141,8 @@ int ids_time_format(time_t t, char *out, char *err, size_t errlen)
                      tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
                      tm.tm_min, tm.tm_sec);
         if (n != IDS_TIME_LEN) {
-                ids_err(err, errlen, "time %lld: cannot format", (long long)t);
+                errbuf_set(err, errlen, "time %lld: cannot format",
+                           (long long)t);
                 return -1;
         }
         memcpy(out, buf, IDS_TIME_LEN + 1);
@@ -188,15 +175,15 @@ int ids_time_parse(const char *s, time_t *out, char *err, size_t errlen)
         size_t i;
 
         if (s == NULL || strlen(s) != IDS_TIME_LEN) {
-                ids_err(err, errlen, "time is not YYYY-MM-DDTHH:MM:SSZ");
+                errbuf_set(err, errlen, "time is not YYYY-MM-DDTHH:MM:SSZ");
                 return -1;
         }
         for (i = 0; i < sizeof(seps) / sizeof(seps[0]); i++) {
                 if (s[seps[i].pos] != seps[i].c) {
-                        ids_err(err, errlen,
-                                "time is not YYYY-MM-DDTHH:MM:SSZ "
-                                "('%c' expected at %d)",
-                                seps[i].c, seps[i].pos);
+                        errbuf_set(err, errlen,
+                                   "time is not YYYY-MM-DDTHH:MM:SSZ "
+                                   "('%c' expected at %d)",
+                                   seps[i].c, seps[i].pos);
                         return -1;
                 }
         }
@@ -207,18 +194,19 @@ int ids_time_parse(const char *s, time_t *out, char *err, size_t errlen)
         mi = ids_digits(s + 14, 2);
         sec = ids_digits(s + 17, 2);
         if (y < 0 || mo < 0 || d < 0 || h < 0 || mi < 0 || sec < 0) {
-                ids_err(err, errlen, "time has a non-digit in a number");
+                errbuf_set(err, errlen, "time has a non-digit in a number");
                 return -1;
         }
         if (mo < 1 || mo > 12 || d < 1 || d > ids_days_in_month(y, mo) ||
             h > 23 || mi > 59 || sec > 59) {
-                ids_err(err, errlen, "time \"%s\" is not a valid UTC time", s);
+                errbuf_set(err, errlen, "time \"%s\" is not a valid UTC time",
+                           s);
                 return -1;
         }
         secs = ids_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
         /* Years 0000-9999 fit a 64-bit time_t; a 32-bit one may not. */
         if ((int64_t)(time_t)secs != secs) {
-                ids_err(err, errlen, "time \"%s\" does not fit time_t", s);
+                errbuf_set(err, errlen, "time \"%s\" does not fit time_t", s);
                 return -1;
         }
         *out = (time_t)secs;

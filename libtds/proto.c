@@ -16,11 +16,11 @@
 
 #include "base64.h"
 #include "crypto.h"
+#include "errbuf.h"
 #include "hex.h"
 #include "ids.h"
 #include "tbs.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -234,20 +234,6 @@ static const char *const proto_codes[PROTO_CODE_COUNT] = {
 static const char *const proto_envelope_keys[] = {"v",    "type", "msg_id",
                                                   "user", "body", "sig"};
 
-static void proto_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void proto_err(char *err, size_t errlen, const char *fmt, ...)
-{
-        va_list ap;
-
-        if (err == NULL || errlen == 0)
-                return;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-}
-
 /*
  * A printable excerpt of untrusted text for an error message: at most
  * PROTO_QUOTE_MAX bytes, every byte outside printable ASCII (and the
@@ -407,27 +393,27 @@ static int proto_base64(const char *where, const char *s, size_t len,
 
         if (len > (max + 2) / 3 * 4) {
                 if (min == max)
-                        proto_err(err, errlen, "%s: not %zu bytes of base64",
-                                  where, min);
+                        errbuf_set(err, errlen, "%s: not %zu bytes of base64",
+                                   where, min);
                 else
-                        proto_err(err, errlen,
-                                  "%s: more than %zu bytes of base64", where,
-                                  max);
+                        errbuf_set(err, errlen,
+                                   "%s: more than %zu bytes of base64", where,
+                                   max);
                 goto done;
         }
         if (base64_decode(s, len, &bin, &binlen, why, sizeof(why)) == -1) {
-                proto_err(err, errlen, "%s: %s", where, why);
+                errbuf_set(err, errlen, "%s: %s", where, why);
                 goto done;
         }
         if (binlen < min || binlen > max) {
                 if (min == max)
-                        proto_err(err, errlen,
-                                  "%s: not %zu bytes of base64 (%zu)", where,
-                                  min, binlen);
+                        errbuf_set(err, errlen,
+                                   "%s: not %zu bytes of base64 (%zu)", where,
+                                   min, binlen);
                 else
-                        proto_err(err, errlen,
-                                  "%s: %zu bytes of base64, not %zu to %zu",
-                                  where, binlen, min, max);
+                        errbuf_set(err, errlen,
+                                   "%s: %zu bytes of base64, not %zu to %zu",
+                                   where, binlen, min, max);
                 goto done;
         }
         memcpy(out->bin, bin, binlen);
@@ -460,19 +446,19 @@ static int proto_files_decode(const char *where, json_t *v, char *err,
         json_t *entry, *val;
 
         if (!json_is_array(v)) {
-                proto_err(err, errlen, "%s: not an array", where);
+                errbuf_set(err, errlen, "%s: not an array", where);
                 return -1;
         }
         if (json_array_size(v) > PROTO_CATALOG_MAX) {
-                proto_err(err, errlen, "%s: more than %d entries", where,
-                          PROTO_CATALOG_MAX);
+                errbuf_set(err, errlen, "%s: more than %d entries", where,
+                           PROTO_CATALOG_MAX);
                 return -1;
         }
         json_array_foreach(v, i, entry)
         {
                 if (!json_is_object(entry)) {
-                        proto_err(err, errlen, "%s[%zu]: not an object", where,
-                                  i);
+                        errbuf_set(err, errlen, "%s[%zu]: not an object", where,
+                                   i);
                         return -1;
                 }
                 json_object_foreach(entry, key, val)
@@ -482,10 +468,10 @@ static int proto_files_decode(const char *where, json_t *v, char *err,
                                     0)
                                         break;
                         if (k == PROTO_CATALOG_KEYS) {
-                                proto_err(err, errlen,
-                                          "%s[%zu]: unknown field \"%s\"",
-                                          where, i,
-                                          proto_quote(key, q, sizeof(q)));
+                                errbuf_set(err, errlen,
+                                           "%s[%zu]: unknown field \"%s\"",
+                                           where, i,
+                                           proto_quote(key, q, sizeof(q)));
                                 return -1;
                         }
                 }
@@ -495,7 +481,7 @@ static int proto_files_decode(const char *where, json_t *v, char *err,
                         val =
                             json_object_get(entry, proto_catalog_entry[k].name);
                         if (val == NULL) {
-                                proto_err(err, errlen, "%s: missing", sub);
+                                errbuf_set(err, errlen, "%s: missing", sub);
                                 return -1;
                         }
                         memset(&tmp, 0, sizeof(tmp));
@@ -515,13 +501,13 @@ static int proto_integer(const char *where, json_t *v, uint64_t min,
         json_int_t n;
 
         if (!json_is_integer(v)) {
-                proto_err(err, errlen, "%s: not an integer", where);
+                errbuf_set(err, errlen, "%s: not an integer", where);
                 return -1;
         }
         n = json_integer_value(v);
         if (n < 0 || (uint64_t)n < min || (uint64_t)n > max) {
-                proto_err(err, errlen, "%s: not in %llu to %llu", where,
-                          (unsigned long long)min, (unsigned long long)max);
+                errbuf_set(err, errlen, "%s: not in %llu to %llu", where,
+                           (unsigned long long)min, (unsigned long long)max);
                 return -1;
         }
         out->num = (uint64_t)n;
@@ -552,7 +538,7 @@ static int proto_value_decode(const char *where, enum proto_kind kind,
                 return proto_integer(where, v, 1, 3, out, err, errlen);
         case PK_BOOL:
                 if (!json_is_boolean(v)) {
-                        proto_err(err, errlen, "%s: not true or false", where);
+                        errbuf_set(err, errlen, "%s: not true or false", where);
                         return -1;
                 }
                 out->boolean = json_is_true(v);
@@ -565,7 +551,7 @@ static int proto_value_decode(const char *where, enum proto_kind kind,
 
         /* Every other kind is a string. */
         if (!json_is_string(v)) {
-                proto_err(err, errlen, "%s: not a string", where);
+                errbuf_set(err, errlen, "%s: not a string", where);
                 return -1;
         }
         s = json_string_value(v);
@@ -573,7 +559,7 @@ static int proto_value_decode(const char *where, enum proto_kind kind,
         /* jansson refuses \u0000 without JSON_ALLOW_NUL; stay safe if a
          * caller ever loads with it: C string functions would stop early. */
         if (strlen(s) != len) {
-                proto_err(err, errlen, "%s: contains NUL", where);
+                errbuf_set(err, errlen, "%s: contains NUL", where);
                 return -1;
         }
         out->str = s;
@@ -592,44 +578,44 @@ static int proto_value_decode(const char *where, enum proto_kind kind,
                 return 0;
         case PK_NAME:
                 if (len == 0 || len > PROTO_NAME_MAX) {
-                        proto_err(err, errlen, "%s: not 1 to %d bytes", where,
-                                  PROTO_NAME_MAX);
+                        errbuf_set(err, errlen, "%s: not 1 to %d bytes", where,
+                                   PROTO_NAME_MAX);
                         return -1;
                 }
                 if (proto_has_control(s, len)) {
-                        proto_err(err, errlen,
-                                  "%s: contains a control character", where);
+                        errbuf_set(err, errlen,
+                                   "%s: contains a control character", where);
                         return -1;
                 }
                 return 0;
         case PK_TEXT:
                 if (len > PROTO_REASON_MAX) {
-                        proto_err(err, errlen, "%s: longer than %d bytes",
-                                  where, PROTO_REASON_MAX);
+                        errbuf_set(err, errlen, "%s: longer than %d bytes",
+                                   where, PROTO_REASON_MAX);
                         return -1;
                 }
                 if (proto_has_control(s, len)) {
-                        proto_err(err, errlen,
-                                  "%s: contains a control character", where);
+                        errbuf_set(err, errlen,
+                                   "%s: contains a control character", where);
                         return -1;
                 }
                 return 0;
         case PK_PATH:
                 if (len == 0 || len > PROTO_PATH_MAX) {
-                        proto_err(err, errlen, "%s: not 1 to %d bytes", where,
-                                  PROTO_PATH_MAX);
+                        errbuf_set(err, errlen, "%s: not 1 to %d bytes", where,
+                                   PROTO_PATH_MAX);
                         return -1;
                 }
                 if (proto_has_control(s, len)) {
-                        proto_err(err, errlen,
-                                  "%s: contains a control character", where);
+                        errbuf_set(err, errlen,
+                                   "%s: contains a control character", where);
                         return -1;
                 }
                 return 0;
         case PK_STORE_PATH:
                 if ((bad = proto_store_path_check(s, len)) != NULL) {
-                        proto_err(err, errlen, "%s: not a store path (%s)",
-                                  where, bad);
+                        errbuf_set(err, errlen, "%s: not a store path (%s)",
+                                   where, bad);
                         return -1;
                 }
                 return 0;
@@ -647,9 +633,9 @@ static int proto_value_decode(const char *where, enum proto_kind kind,
                 if (!hex_is_lower(s, CRYPTO_SHA256_HEX_LEN) ||
                     hex_decode(s, len, HEX_LOWER_ONLY, out->bin,
                                sizeof(out->bin), &binlen, NULL, 0) == -1) {
-                        proto_err(err, errlen,
-                                  "%s: not %d lowercase hex digits", where,
-                                  CRYPTO_SHA256_HEX_LEN);
+                        errbuf_set(err, errlen,
+                                   "%s: not %d lowercase hex digits", where,
+                                   CRYPTO_SHA256_HEX_LEN);
                         return -1;
                 }
                 out->bin_len = binlen;
@@ -662,17 +648,17 @@ static int proto_value_decode(const char *where, enum proto_kind kind,
                 return 0;
         case PK_CODE:
                 if (proto_code_from_name(s, &code) == -1) {
-                        proto_err(err, errlen, "%s: not an error code", where);
+                        errbuf_set(err, errlen, "%s: not an error code", where);
                         return -1;
                 }
                 out->num = (uint64_t)code;
                 return 0;
         default:
-                proto_err(err, errlen, "%s: internal: no validator", where);
+                errbuf_set(err, errlen, "%s: internal: no validator", where);
                 return -1;
         }
 bad_why:
-        proto_err(err, errlen, "%s: %s", where, why);
+        errbuf_set(err, errlen, "%s: %s", where, why);
         return -1;
 }
 
@@ -695,10 +681,10 @@ static int proto_body_decode(struct proto_msg *msg, json_t *body, char *err,
                         if (strcmp(key, proto_fields[slots[i].field].name) == 0)
                                 break;
                 if (i == PROTO_TYPE_FIELDS_MAX || !slots[i].used) {
-                        proto_err(err, errlen,
-                                  "body: unknown field \"%s\" for %s",
-                                  proto_quote(key, q, sizeof(q)),
-                                  proto_types[msg->type].name);
+                        errbuf_set(err, errlen,
+                                   "body: unknown field \"%s\" for %s",
+                                   proto_quote(key, q, sizeof(q)),
+                                   proto_types[msg->type].name);
                         return -1;
                 }
         }
@@ -710,7 +696,7 @@ static int proto_body_decode(struct proto_msg *msg, json_t *body, char *err,
                     NULL) {
                         if (slots[i].optional)
                                 continue;
-                        proto_err(err, errlen, "%s: missing", where);
+                        errbuf_set(err, errlen, "%s: missing", where);
                         return -1;
                 }
                 if (proto_value_decode(where, proto_fields[f].kind, val,
@@ -734,42 +720,43 @@ static int proto_rules_check(const struct proto_msg *msg, char *err,
         case PROTO_UPLOAD_RESULT:
                 if (msg->f[PF_VERIFIED].boolean) {
                         if (reason->present) {
-                                proto_err(err, errlen,
-                                          "body.reason: not allowed when "
-                                          "verified");
+                                errbuf_set(err, errlen,
+                                           "body.reason: not allowed when "
+                                           "verified");
                                 return -1;
                         }
                         if (!msg->f[PF_TTP_SIG].present) {
-                                proto_err(err, errlen,
-                                          "body.ttp_sig: missing (required "
-                                          "when verified)");
+                                errbuf_set(err, errlen,
+                                           "body.ttp_sig: missing (required "
+                                           "when verified)");
                                 return -1;
                         }
                         return 0;
                 }
                 if (!reason->present) {
-                        proto_err(err, errlen,
-                                  "body.reason: missing (required when not "
-                                  "verified)");
+                        errbuf_set(err, errlen,
+                                   "body.reason: missing (required when not "
+                                   "verified)");
                         return -1;
                 }
                 if (reason->num != PROTO_BAD_PATH &&
                     reason->num != PROTO_HASH_MISMATCH) {
-                        proto_err(err, errlen,
-                                  "body.reason: not bad_path or "
-                                  "hash_mismatch");
+                        errbuf_set(err, errlen,
+                                   "body.reason: not bad_path or "
+                                   "hash_mismatch");
                         return -1;
                 }
                 if (msg->f[PF_TTP_SIG].present) {
-                        proto_err(err, errlen,
-                                  "body.ttp_sig: not allowed when not "
-                                  "verified");
+                        errbuf_set(err, errlen,
+                                   "body.ttp_sig: not allowed when not "
+                                   "verified");
                         return -1;
                 }
                 return 0;
         case PROTO_DOWNLOAD_CANCELLED:
                 if (reason->num != PROTO_FILE_ABORTED) {
-                        proto_err(err, errlen, "body.reason: not file_aborted");
+                        errbuf_set(err, errlen,
+                                   "body.reason: not file_aborted");
                         return -1;
                 }
                 return 0;
@@ -821,78 +808,78 @@ static int proto_envelope_decode(struct proto_msg *msg, json_t *root, char *err,
                                 break;
                 if (i == sizeof(proto_envelope_keys) /
                              sizeof(proto_envelope_keys[0])) {
-                        proto_err(err, errlen, "unknown envelope field \"%s\"",
-                                  proto_quote(key, q, sizeof(q)));
+                        errbuf_set(err, errlen, "unknown envelope field \"%s\"",
+                                   proto_quote(key, q, sizeof(q)));
                         return -1;
                 }
         }
         /* v first: with another version nothing else is ours to judge. */
         v = json_object_get(root, "v");
         if (v == NULL) {
-                proto_err(err, errlen, "v: missing");
+                errbuf_set(err, errlen, "v: missing");
                 return -1;
         }
         if (!json_is_integer(v) || json_integer_value(v) != PROTO_VERSION) {
-                proto_err(err, errlen, "v: not the integer %d", PROTO_VERSION);
+                errbuf_set(err, errlen, "v: not the integer %d", PROTO_VERSION);
                 return -1;
         }
         type = json_object_get(root, "type");
         if (type == NULL) {
-                proto_err(err, errlen, "type: missing");
+                errbuf_set(err, errlen, "type: missing");
                 return -1;
         }
         if (!json_is_string(type)) {
-                proto_err(err, errlen, "type: not a string");
+                errbuf_set(err, errlen, "type: not a string");
                 return -1;
         }
         if (strlen(json_string_value(type)) != json_string_length(type) ||
             proto_type_from_name(json_string_value(type), &msg->type) == -1) {
-                proto_err(err, errlen, "type: unknown type \"%s\"",
-                          proto_quote(json_string_value(type), q, sizeof(q)));
+                errbuf_set(err, errlen, "type: unknown type \"%s\"",
+                           proto_quote(json_string_value(type), q, sizeof(q)));
                 return -1;
         }
         id = json_object_get(root, "msg_id");
         if (id == NULL) {
-                proto_err(err, errlen, "msg_id: missing");
+                errbuf_set(err, errlen, "msg_id: missing");
                 return -1;
         }
         if (!json_is_string(id) ||
             strlen(json_string_value(id)) != json_string_length(id) ||
             ids_check_msg_id(json_string_value(id), why, sizeof(why)) == -1) {
-                proto_err(err, errlen, "msg_id: not %d lowercase hex digits",
-                          IDS_MSG_ID_LEN);
+                errbuf_set(err, errlen, "msg_id: not %d lowercase hex digits",
+                           IDS_MSG_ID_LEN);
                 return -1;
         }
         user = json_object_get(root, "user");
         if (user == NULL) {
-                proto_err(err, errlen, "user: missing");
+                errbuf_set(err, errlen, "user: missing");
                 return -1;
         }
         if (!json_is_string(user) ||
             strlen(json_string_value(user)) != json_string_length(user) ||
             ids_check_user(json_string_value(user), why, sizeof(why)) == -1) {
-                proto_err(err, errlen, "user: %s",
-                          json_is_string(user) ? why : "not a string");
+                errbuf_set(err, errlen, "user: %s",
+                           json_is_string(user) ? why : "not a string");
                 return -1;
         }
         body = json_object_get(root, "body");
         if (body == NULL) {
-                proto_err(err, errlen, "body: missing");
+                errbuf_set(err, errlen, "body: missing");
                 return -1;
         }
         if (!json_is_object(body)) {
-                proto_err(err, errlen, "body: not an object");
+                errbuf_set(err, errlen, "body: not an object");
                 return -1;
         }
         sig = json_object_get(root, "sig");
         if (proto_types[msg->type].sig && sig == NULL) {
-                proto_err(err, errlen, "sig: missing (required for %s)",
-                          proto_types[msg->type].name);
+                errbuf_set(err, errlen, "sig: missing (required for %s)",
+                           proto_types[msg->type].name);
                 return -1;
         }
         if (!proto_types[msg->type].sig && sig != NULL) {
-                proto_err(err, errlen, "sig: not allowed for %s",
-                          proto_types[msg->type].name);
+                errbuf_set(err, errlen, "sig: not allowed for %s",
+                           proto_types[msg->type].name);
                 return -1;
         }
         if (proto_body_decode(msg, body, err, errlen) == -1)
@@ -917,9 +904,9 @@ int proto_decode(const void *buf, size_t len, struct proto_msg *msg,
         *code = PROTO_BAD_JSON;
         if (len > PROTO_PARSE_MAX) {
                 *code = PROTO_TOO_LARGE;
-                proto_err(err, errlen,
-                          "message of %zu bytes is over the limit of %d", len,
-                          PROTO_MESSAGE_MAX);
+                errbuf_set(err, errlen,
+                           "message of %zu bytes is over the limit of %d", len,
+                           PROTO_MESSAGE_MAX);
                 goto done;
         }
         /*
@@ -932,29 +919,29 @@ int proto_decode(const void *buf, size_t len, struct proto_msg *msg,
         if (root == NULL) {
                 if (len > PROTO_MESSAGE_MAX) {
                         *code = PROTO_TOO_LARGE;
-                        proto_err(err, errlen,
-                                  "message of %zu bytes is over the limit of "
-                                  "%d",
-                                  len, PROTO_MESSAGE_MAX);
+                        errbuf_set(err, errlen,
+                                   "message of %zu bytes is over the limit of "
+                                   "%d",
+                                   len, PROTO_MESSAGE_MAX);
                 } else {
-                        proto_err(err, errlen,
-                                  "not JSON: line %d column %d: %s", jerr.line,
-                                  jerr.column,
-                                  proto_quote(jerr.text, q, sizeof(q)));
+                        errbuf_set(err, errlen,
+                                   "not JSON: line %d column %d: %s", jerr.line,
+                                   jerr.column,
+                                   proto_quote(jerr.text, q, sizeof(q)));
                 }
                 goto done;
         }
         msg->root = root;
         if (!json_is_object(root)) {
-                proto_err(err, errlen, "not a JSON object");
+                errbuf_set(err, errlen, "not a JSON object");
                 goto done;
         }
         proto_attribute(msg, root);
         if (len > PROTO_MESSAGE_MAX) {
                 *code = PROTO_TOO_LARGE;
-                proto_err(err, errlen,
-                          "message of %zu bytes is over the limit of %d", len,
-                          PROTO_MESSAGE_MAX);
+                errbuf_set(err, errlen,
+                           "message of %zu bytes is over the limit of %d", len,
+                           PROTO_MESSAGE_MAX);
                 goto done;
         }
         *code = PROTO_BAD_SCHEMA;
@@ -984,16 +971,16 @@ int proto_request_tbs(const struct proto_msg *msg, char **out, size_t *outlen,
         *out = NULL;
         *outlen = 0;
         if (!proto_type_is_request(msg->type)) {
-                proto_err(err, errlen, "request tbs: %s is not a request",
-                          proto_type_name(msg->type) != NULL
-                              ? proto_type_name(msg->type)
-                              : "(invalid type)");
+                errbuf_set(err, errlen, "request tbs: %s is not a request",
+                           proto_type_name(msg->type) != NULL
+                               ? proto_type_name(msg->type)
+                               : "(invalid type)");
                 return -1;
         }
         if (ids_check_msg_id(msg->msg_id, NULL, 0) == -1 ||
             ids_check_user(msg->user, NULL, 0) == -1) {
-                proto_err(err, errlen,
-                          "request tbs: message has no valid msg_id/user");
+                errbuf_set(err, errlen,
+                           "request tbs: message has no valid msg_id/user");
                 return -1;
         }
         memset(&req, 0, sizeof(req));
@@ -1004,8 +991,8 @@ int proto_request_tbs(const struct proto_msg *msg, char **out, size_t *outlen,
             msg->f[PF_FILE_ID].present ? msg->f[PF_FILE_ID].str : NULL;
         if (msg->type == PROTO_REGISTER) {
                 if (!msg->f[PF_PUBLIC_KEY].present) {
-                        proto_err(err, errlen,
-                                  "request tbs: register without public_key");
+                        errbuf_set(err, errlen,
+                                   "request tbs: register without public_key");
                         return -1;
                 }
                 if (crypto_sha256_hex(msg->f[PF_PUBLIC_KEY].bin,
@@ -1031,23 +1018,23 @@ char *proto_envelope_dump(enum proto_type type, const char *msg_id,
         if (len != NULL)
                 *len = 0;
         if ((unsigned)type >= PROTO_TYPE_COUNT) {
-                proto_err(err, errlen, "envelope: invalid type %d", (int)type);
+                errbuf_set(err, errlen, "envelope: invalid type %d", (int)type);
                 goto done;
         }
         if (ids_check_msg_id(msg_id, why, sizeof(why)) == -1 ||
             ids_check_user(user, why, sizeof(why)) == -1) {
-                proto_err(err, errlen, "envelope: %s", why);
+                errbuf_set(err, errlen, "envelope: %s", why);
                 goto done;
         }
         if (!json_is_object(body)) {
-                proto_err(err, errlen, "envelope: body is not an object");
+                errbuf_set(err, errlen, "envelope: body is not an object");
                 goto done;
         }
         /* Never send what proto_decode() would refuse for want of sig. */
         if (proto_types[type].sig != (sig_b64 != NULL)) {
-                proto_err(err, errlen, "envelope: %s %s a sig",
-                          proto_types[type].name,
-                          proto_types[type].sig ? "needs" : "takes no");
+                errbuf_set(err, errlen, "envelope: %s %s a sig",
+                           proto_types[type].name,
+                           proto_types[type].sig ? "needs" : "takes no");
                 goto done;
         }
         if (sig_b64 != NULL) {
@@ -1064,7 +1051,7 @@ char *proto_envelope_dump(enum proto_type type, const char *msg_id,
                                 json_string(proto_types[type].name)) == -1 ||
             json_object_set_new(env, "msg_id", json_string(msg_id)) == -1 ||
             json_object_set_new(env, "user", json_string(user)) == -1) {
-                proto_err(err, errlen, "envelope: out of memory");
+                errbuf_set(err, errlen, "envelope: out of memory");
                 goto done;
         }
         /* set_new steals body even when it fails. */
@@ -1073,21 +1060,21 @@ char *proto_envelope_dump(enum proto_type type, const char *msg_id,
         if (rc == -1 ||
             (sig_b64 != NULL &&
              json_object_set_new(env, "sig", json_string(sig_b64)) == -1)) {
-                proto_err(err, errlen, "envelope: out of memory");
+                errbuf_set(err, errlen, "envelope: out of memory");
                 goto done;
         }
         if ((out = json_dumps(env, JSON_COMPACT | JSON_PRESERVE_ORDER)) ==
             NULL) {
-                proto_err(err, errlen,
-                          "envelope: cannot encode (invalid UTF-8 in a "
-                          "string?)");
+                errbuf_set(err, errlen,
+                           "envelope: cannot encode (invalid UTF-8 in a "
+                           "string?)");
                 goto done;
         }
         n = strlen(out);
         if (n > PROTO_MESSAGE_MAX) {
-                proto_err(err, errlen,
-                          "envelope: %zu bytes, over the limit of %d", n,
-                          PROTO_MESSAGE_MAX);
+                errbuf_set(err, errlen,
+                           "envelope: %zu bytes, over the limit of %d", n,
+                           PROTO_MESSAGE_MAX);
                 free(out);
                 out = NULL;
                 goto done;

@@ -4,28 +4,15 @@
  */
 #include "tbs.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "errbuf.h"
+
 /* The longest field list of the contract (evidence) has 8 fields. */
 #define TBS_MAX_FIELDS 8
 #define TBS_NFIELDS(a) (sizeof(a) / sizeof((a)[0]))
-
-static void tbs_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void tbs_err(char *err, size_t errlen, const char *fmt, ...)
-{
-        va_list ap;
-
-        if (err == NULL || errlen == 0)
-                return;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-}
 
 /* Append `len` bytes of `s` at `*pos` of `buf` (sized beforehand). */
 static void tbs_put(char *buf, size_t *pos, const char *s, size_t len)
@@ -47,7 +34,7 @@ static int tbs_build(const char *kind, const char *const *names,
         *out = NULL;
         *outlen = 0;
         if (n > TBS_MAX_FIELDS) {
-                tbs_err(err, errlen, "tbs %s: too many fields", kind);
+                errbuf_set(err, errlen, "tbs %s: too many fields", kind);
                 goto done;
         }
         /* First line: "tds/1 " kind "\n". */
@@ -57,16 +44,16 @@ static int tbs_build(const char *kind, const char *const *names,
 
                 vlen[i] = strlen(v);
                 if (strpbrk(v, "\r\n") != NULL) {
-                        tbs_err(err, errlen,
-                                "tbs %s: field %s contains a line break", kind,
-                                names[i]);
+                        errbuf_set(err, errlen,
+                                   "tbs %s: field %s contains a line break",
+                                   kind, names[i]);
                         goto done;
                 }
                 /* name "=" value "\n"; lengths of C strings cannot wrap. */
                 total += strlen(names[i]) + 1 + vlen[i] + 1;
         }
         if ((buf = malloc(total + 1)) == NULL) {
-                tbs_err(err, errlen, "tbs %s: out of memory", kind);
+                errbuf_set(err, errlen, "tbs %s: out of memory", kind);
                 goto done;
         }
         tbs_put(buf, &pos, magic, strlen(magic));
