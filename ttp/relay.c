@@ -67,6 +67,11 @@ void relay_free(struct relay *r)
         free(r);
 }
 
+void relay_set_producer(struct relay *r, rd_kafka_t *producer)
+{
+        r->producer = producer;
+}
+
 void relay_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
                        void *opaque)
 {

@@ -24,6 +24,9 @@ struct relay *relay_new(const struct ttp_conf *conf, struct db *db,
                         rd_kafka_t *producer, char *err, size_t errlen);
 void relay_free(struct relay *relay);
 
+/* Publish with `producer` from now on (after the old one failed). */
+void relay_set_producer(struct relay *relay, rd_kafka_t *producer);
+
 /*
  * Publish pending outbox rows until none is left.  Returns the number of
  * rows published and marked sent, -1 with a message on error (what was

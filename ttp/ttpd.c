@@ -55,6 +55,7 @@ struct ttpd {
         size_t nparts;
         int pid_fd;
         int relay_pending;
+        int producer_fatal; /* set by the error callback, in rd_kafka_poll */
         unsigned backoff_ms;
         char db_warned[512]; /* the database error logged last */
 };
@@ -121,15 +122,17 @@ static void kafka_on_error(rd_kafka_t *rk, int err, const char *reason,
 {
         struct ttpd *d = opaque;
 
-        (void)rk;
         snprintf(d->health.kafka_error, sizeof(d->health.kafka_error), "%s: %s",
                  rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
         if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN ||
             err == RD_KAFKA_RESP_ERR__FATAL)
                 d->health.kafka_ok = 0;
         /* Transport errors already reached the log through log_cb. */
-        if (err == RD_KAFKA_RESP_ERR__FATAL)
+        if (err == RD_KAFKA_RESP_ERR__FATAL) {
                 log_warnx("kafka: fatal: %s", reason);
+                if (rk == d->producer)
+                        d->producer_fatal = 1;
+        }
 }
 
 static struct part *part_find(struct ttpd *d, int32_t partition)
@@ -373,6 +376,44 @@ fail:
         return NULL;
 }
 
+/* The idempotent producer of replies (again after a fatal error). */
+static int producer_open(struct ttpd *d, char *err, size_t errlen)
+{
+        rd_kafka_conf_t *kc;
+        char kerrstr[512];
+
+        if ((kc = kafka_conf_build(d, 0, err, errlen)) == NULL)
+                return -1;
+        d->producer =
+            rd_kafka_new(RD_KAFKA_PRODUCER, kc, kerrstr, sizeof(kerrstr));
+        if (d->producer == NULL) {
+                rd_kafka_conf_destroy(kc);
+                snprintf(err, errlen, "kafka producer: %s", kerrstr);
+                return -1;
+        }
+        return 0;
+}
+
+/*
+ * An idempotent producer that hit a fatal error (e.g. its sequence was
+ * fenced) refuses every later message: replace it.  Nothing is lost: what
+ * it had not delivered is still unsent in the outbox.
+ */
+static void producer_renew(struct ttpd *d)
+{
+        char err[512];
+
+        log_warnx("kafka: the reply producer failed fatally; replacing it");
+        rd_kafka_destroy(d->producer);
+        d->producer = NULL;
+        if (producer_open(d, err, sizeof(err)) == -1)
+                fatalx("%s", err);
+        if (d->relay != NULL)
+                relay_set_producer(d->relay, d->producer);
+        d->producer_fatal = 0;
+        d->relay_pending = 1;
+}
+
 static int kafka_open(struct ttpd *d, char *err, size_t errlen)
 {
         rd_kafka_conf_t *kc;
@@ -391,15 +432,8 @@ static int kafka_open(struct ttpd *d, char *err, size_t errlen)
                 goto done;
         }
         rd_kafka_poll_set_consumer(d->consumer);
-        if ((kc = kafka_conf_build(d, 0, err, errlen)) == NULL)
+        if (producer_open(d, err, errlen) == -1)
                 goto done;
-        d->producer =
-            rd_kafka_new(RD_KAFKA_PRODUCER, kc, kerrstr, sizeof(kerrstr));
-        if (d->producer == NULL) {
-                rd_kafka_conf_destroy(kc);
-                snprintf(err, errlen, "kafka producer: %s", kerrstr);
-                goto done;
-        }
         topics = rd_kafka_topic_partition_list_new(1);
         rd_kafka_topic_partition_list_add(topics, d->conf.topics.requests,
                                           RD_KAFKA_PARTITION_UA);
@@ -507,6 +541,8 @@ static void health_tick(struct ttpd *d)
 {
         char err[512];
 
+        if (d->producer_fatal)
+                producer_renew(d);
         db_check(d);
         kafka_check(d);
         if (d->engine != NULL && d->health.db_ok)
