@@ -14,4 +14,4 @@ add_test(NAME protocol.crash
          COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/protocol_crash.sh
                  ${CMAKE_BINARY_DIR} $<TARGET_FILE:protocol_test>)
 set_tests_properties(protocol.scenarios protocol.crash PROPERTIES
-                     LABELS "integration" TIMEOUT 600)
+                     LABELS "integration;sanitize" TIMEOUT 600)

@@ -94,5 +94,16 @@ else
 	status=1
 fi
 
+# A sanitizer build of the daemon writes its reports (errors, leaks at
+# exit) to ttp/sanitizer.*: a clean shutdown must leave none.
+"$stack" down > /dev/null 2>&1 || true
+if ls "$run"/ttp/sanitizer.* > /dev/null 2>&1; then
+	echo "not ok - the daemon's sanitizer reported:"
+	head -n 60 "$run"/ttp/sanitizer.*
+	status=1
+else
+	echo "ok - no sanitizer report from the daemon"
+fi
+
 [ $status -eq 0 ] || logs
 exit $status
