@@ -70,7 +70,12 @@ enum proto_kind {
         PK_BOOL,       /* true or false */
         PK_ABORT,      /* abort outcome, integer 1..3 */
         PK_CODE,       /* an error code name of the contract */
-        PK_FILES       /* the catalog: an array of entries */
+        PK_FILES,      /* the catalog: an array of entries */
+        PK_COUNT,      /* integer 0..PROTO_COUNT_MAX (tree sizes, indexes) */
+        PK_TOKEN,      /* base64 of 1..PROTO_TOKEN_MAX bytes, not kept */
+        PK_CHAIN,      /* array of 1..PROTO_CHAIN_MAX base64 certificates */
+        PK_HASHES,     /* array of 0..PROTO_PROOF_MAX 64-hex digests */
+        PK_CERT        /* base64 of 1..PROTO_CERT_MAX bytes (an element) */
 };
 
 /* Smallest DER ECDSA signature: SEQUENCE { INTEGER 1 byte, INTEGER ... }. */
@@ -108,6 +113,15 @@ static const struct {
     [PF_CODE] = {"code", PK_CODE},
     [PF_MESSAGE] = {"message", PK_TEXT},
     [PF_PUBLIC_KEY] = {"public_key", PK_PUBKEY},
+    [PF_TREE_SIZE] = {"tree_size", PK_COUNT},
+    [PF_ROOT_HASH] = {"root_hash", PK_SHA256},
+    [PF_TIMESTAMP_TOKEN] = {"timestamp_token", PK_TOKEN},
+    [PF_TSA_CHAIN] = {"tsa_chain", PK_CHAIN},
+    [PF_LEAF_HASH] = {"leaf_hash", PK_SHA256},
+    [PF_LEAF_INDEX] = {"leaf_index", PK_COUNT},
+    [PF_PROOF] = {"proof", PK_HASHES},
+    [PF_FIRST] = {"first", PK_COUNT},
+    [PF_SECOND] = {"second", PK_COUNT},
 };
 
 /* A body field of a type; `used` ends the list (PF_FILE_ID is 0). */
@@ -197,6 +211,32 @@ static const struct {
                      0,
                      0,
                      {REQ(PF_IN_REPLY_TO), REQ(PF_CODE), REQ(PF_MESSAGE)}},
+    [PROTO_LOG_HEAD_REQUEST] = {"log.head.request", 1, 1, {{0, 0, 0}}},
+    [PROTO_LOG_HEAD] = {"log.head",
+                        0,
+                        0,
+                        {REQ(PF_TREE_SIZE), REQ(PF_ROOT_HASH), REQ(PF_TIME),
+                         REQ(PF_TTP_SIG), REQ(PF_TIMESTAMP_TOKEN),
+                         REQ(PF_TSA_CHAIN)}},
+    [PROTO_LOG_PROOF_REQUEST] = {"log.proof.request",
+                                 1,
+                                 1,
+                                 {REQ(PF_LEAF_HASH)}},
+    [PROTO_LOG_PROOF] = {"log.proof",
+                         0,
+                         0,
+                         {REQ(PF_LEAF_HASH), REQ(PF_LEAF_INDEX), REQ(PF_PROOF),
+                          REQ(PF_TREE_SIZE), REQ(PF_ROOT_HASH), REQ(PF_TIME),
+                          REQ(PF_TTP_SIG), REQ(PF_TIMESTAMP_TOKEN),
+                          REQ(PF_TSA_CHAIN)}},
+    [PROTO_LOG_CONSISTENCY_REQUEST] = {"log.consistency.request",
+                                       1,
+                                       1,
+                                       {REQ(PF_FIRST), REQ(PF_SECOND)}},
+    [PROTO_LOG_CONSISTENCY] = {"log.consistency",
+                               0,
+                               0,
+                               {REQ(PF_FIRST), REQ(PF_SECOND), REQ(PF_PROOF)}},
 };
 
 /* The one entry shape of `catalog.files`, in the contract's order. */
@@ -228,6 +268,8 @@ static const char *const proto_codes[PROTO_CODE_COUNT] = {
     [PROTO_KEY_CONFLICT] = "key_conflict",
     [PROTO_TOO_LARGE] = "too_large",
     [PROTO_INTERNAL] = "internal",
+    [PROTO_UNKNOWN_LEAF] = "unknown_leaf",
+    [PROTO_BAD_RANGE] = "bad_range",
 };
 
 /* The envelope's keys, in the order proto_envelope_dump() writes them. */
@@ -416,8 +458,12 @@ static int proto_base64(const char *where, const char *s, size_t len,
                                    where, binlen, min, max);
                 goto done;
         }
-        memcpy(out->bin, bin, binlen);
-        out->bin_len = binlen;
+        /* Values larger than `bin` (tokens) are validated, not kept:
+         * their readers decode `str` themselves. */
+        if (binlen <= sizeof(out->bin)) {
+                memcpy(out->bin, bin, binlen);
+                out->bin_len = binlen;
+        }
         ret = 0;
 done:
         /* Nonces are single-use secrets until consumed. */
@@ -493,6 +539,39 @@ static int proto_files_decode(const char *where, json_t *v, char *err,
         return 0;
 }
 
+/*
+ * An array of `min`..`max` values of kind `elem`.  The array itself is
+ * handed to the caller in out->json.
+ */
+static int proto_array_decode(const char *where, json_t *v, size_t min,
+                              size_t max, enum proto_kind elem, char *err,
+                              size_t errlen)
+{
+        char sub[PROTO_WHERE_LEN + 32];
+        struct proto_value tmp;
+        json_t *item;
+        size_t i;
+
+        if (!json_is_array(v)) {
+                errbuf_set(err, errlen, "%s: not an array", where);
+                return -1;
+        }
+        if (json_array_size(v) < min || json_array_size(v) > max) {
+                errbuf_set(err, errlen, "%s: not %zu to %zu entries", where,
+                           min, max);
+                return -1;
+        }
+        json_array_foreach(v, i, item)
+        {
+                snprintf(sub, sizeof(sub), "%s[%zu]", where, i);
+                memset(&tmp, 0, sizeof(tmp));
+                if (proto_value_decode(sub, elem, item, &tmp, err, errlen) ==
+                    -1)
+                        return -1;
+        }
+        return 0;
+}
+
 /* A JSON integer in min..max (never a real, even 1.0). */
 static int proto_integer(const char *where, json_t *v, uint64_t min,
                          uint64_t max, struct proto_value *out, char *err,
@@ -545,6 +624,15 @@ static int proto_value_decode(const char *where, enum proto_kind kind,
                 return 0;
         case PK_FILES:
                 return proto_files_decode(where, v, err, errlen);
+        case PK_COUNT:
+                return proto_integer(where, v, 0, PROTO_COUNT_MAX, out, err,
+                                     errlen);
+        case PK_CHAIN:
+                return proto_array_decode(where, v, 1, PROTO_CHAIN_MAX, PK_CERT,
+                                          err, errlen);
+        case PK_HASHES:
+                return proto_array_decode(where, v, 0, PROTO_PROOF_MAX,
+                                          PK_SHA256, err, errlen);
         default:
                 break;
         }
@@ -628,6 +716,12 @@ static int proto_value_decode(const char *where, enum proto_kind kind,
         case PK_PUBKEY:
                 return proto_base64(where, s, len, 1, PROTO_PUBKEY_MAX, out,
                                     err, errlen);
+        case PK_TOKEN:
+                return proto_base64(where, s, len, 1, PROTO_TOKEN_MAX, out, err,
+                                    errlen);
+        case PK_CERT:
+                return proto_base64(where, s, len, 1, PROTO_CERT_MAX, out, err,
+                                    errlen);
         case PK_SHA256:
         case PK_KEY_ID:
                 if (!hex_is_lower(s, CRYPTO_SHA256_HEX_LEN) ||

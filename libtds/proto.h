@@ -28,6 +28,11 @@
 #define PROTO_SIZE_MAX    ((uint64_t)1 << 40) /* 1 TiB */
 #define PROTO_PATH_MAX    255                 /* bytes of a store path */
 #define PROTO_CATALOG_MAX 1000                /* entries in one catalog */
+#define PROTO_TOKEN_MAX   8192 /* bytes of a DER TimeStampToken */
+#define PROTO_CERT_MAX    4096 /* bytes of one DER certificate */
+#define PROTO_CHAIN_MAX   4    /* certificates in a TSA chain */
+#define PROTO_PROOF_MAX   128  /* hashes in a Merkle proof */
+#define PROTO_COUNT_MAX   ((uint64_t)1 << 53) /* tree sizes, exact in JSON */
 
 enum proto_type {
         PROTO_REGISTER,
@@ -47,6 +52,13 @@ enum proto_type {
         PROTO_CATALOG_REQUEST,
         PROTO_CATALOG,
         PROTO_ERROR,
+        /* The evidence log (docs/protocol.md, "Evidence log"). */
+        PROTO_LOG_HEAD_REQUEST,
+        PROTO_LOG_HEAD,
+        PROTO_LOG_PROOF_REQUEST,
+        PROTO_LOG_PROOF,
+        PROTO_LOG_CONSISTENCY_REQUEST,
+        PROTO_LOG_CONSISTENCY,
         PROTO_TYPE_COUNT
 };
 
@@ -68,6 +80,8 @@ enum proto_code {
         PROTO_KEY_CONFLICT,
         PROTO_TOO_LARGE,
         PROTO_INTERNAL,
+        PROTO_UNKNOWN_LEAF, /* log.proof.request: no such leaf */
+        PROTO_BAD_RANGE,    /* log.consistency.request: sizes not in the log */
         PROTO_CODE_COUNT
 };
 
@@ -101,6 +115,15 @@ enum proto_field {
         PF_CODE,
         PF_MESSAGE,
         PF_PUBLIC_KEY,
+        PF_TREE_SIZE,
+        PF_ROOT_HASH,
+        PF_TIMESTAMP_TOKEN,
+        PF_TSA_CHAIN,
+        PF_LEAF_HASH,
+        PF_LEAF_INDEX,
+        PF_PROOF,
+        PF_FIRST,
+        PF_SECOND,
         PF_COUNT
 };
 

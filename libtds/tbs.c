@@ -10,8 +10,8 @@
 
 #include "errbuf.h"
 
-/* The longest field list of the contract (evidence) has 8 fields. */
-#define TBS_MAX_FIELDS 8
+/* The longest field list (leaf) has 15 fields. */
+#define TBS_MAX_FIELDS 15
 #define TBS_NFIELDS(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Append `len` bytes of `s` at `*pos` of `buf` (sized beforehand). */
@@ -129,5 +129,41 @@ int tbs_evidence(const struct tbs_evidence *f, char **out, size_t *outlen,
         _Static_assert(TBS_NFIELDS(names) == TBS_NFIELDS(values),
                        "one value per field");
         return tbs_build("evidence", names, values, TBS_NFIELDS(names), out,
+                         outlen, err, errlen);
+}
+
+int tbs_leaf(const struct tbs_leaf *f, char **out, size_t *outlen, char *err,
+             size_t errlen)
+{
+        static const char *const names[] = {
+            "event",           "file_id",    "uploader",
+            "uploader_key_id", "downloader", "downloader_key_id",
+            "sha256",          "size",       "upload_nonce",
+            "download_nonce",  "nro_sha256", "nrr_sha256",
+            "abort",           "time",       "ttp_sig_sha256"};
+        const char *const values[] = {
+            f->event,           f->file_id,    f->uploader,
+            f->uploader_key_id, f->downloader, f->downloader_key_id,
+            f->sha256,          f->size,       f->upload_nonce,
+            f->download_nonce,  f->nro_sha256, f->nrr_sha256,
+            f->abort,           f->time,       f->ttp_sig_sha256};
+
+        _Static_assert(TBS_NFIELDS(names) == TBS_NFIELDS(values),
+                       "one value per field");
+        return tbs_build("leaf", names, values, TBS_NFIELDS(names), out, outlen,
+                         err, errlen);
+}
+
+int tbs_tree_head(const struct tbs_tree_head *f, char **out, size_t *outlen,
+                  char *err, size_t errlen)
+{
+        static const char *const names[] = {"log_id", "tree_size", "root_hash",
+                                            "time"};
+        const char *const values[] = {f->log_id, f->tree_size, f->root_hash,
+                                      f->time};
+
+        _Static_assert(TBS_NFIELDS(names) == TBS_NFIELDS(values),
+                       "one value per field");
+        return tbs_build("tree_head", names, values, TBS_NFIELDS(names), out,
                          outlen, err, errlen);
 }

@@ -61,6 +61,37 @@ struct tbs_evidence {
         const char *time;       /* RFC 3339 UTC, "Z" */
 };
 
+/*
+ * kind "leaf": one entry of the evidence log (docs/evidence.md); its
+ * Merkle leaf hash is SHA-256(0x00 || these bytes).  Every field that
+ * does not apply to the event is "".
+ */
+struct tbs_leaf {
+        const char *event; /* "upload", "exchange" or "abort" */
+        const char *file_id;
+        const char *uploader;
+        const char *uploader_key_id; /* key id (64 hex) of A's key */
+        const char *downloader;
+        const char *downloader_key_id;
+        const char *sha256;
+        const char *size;           /* decimal */
+        const char *upload_nonce;   /* base64 */
+        const char *download_nonce; /* base64 */
+        const char *nro_sha256;
+        const char *nrr_sha256;
+        const char *abort;          /* abort outcome "1".."3", "" otherwise */
+        const char *time;           /* the evidence's time */
+        const char *ttp_sig_sha256; /* SHA-256 of the TTP's DER ttp_sig */
+};
+
+/* kind "tree_head": a signed tree head of the evidence log. */
+struct tbs_tree_head {
+        const char *log_id;    /* key id of the TTP key (64 hex) */
+        const char *tree_size; /* decimal */
+        const char *root_hash; /* 64 hex */
+        const char *time;      /* RFC 3339 UTC, "Z" */
+};
+
 /* tbs_request: "tds/1 request\ntype=...\nmsg_id=...\n..."; caller frees. */
 int tbs_request(const struct tbs_request *f, char **out, size_t *outlen,
                 char *err, size_t errlen);
@@ -76,5 +107,13 @@ int tbs_nrr(const struct tbs_nrr *f, char **out, size_t *outlen, char *err,
 /* tbs_evidence: "tds/1 evidence\nevent=...\n..."; caller frees. */
 int tbs_evidence(const struct tbs_evidence *f, char **out, size_t *outlen,
                  char *err, size_t errlen);
+
+/* tbs_leaf: "tds/1 leaf\nevent=...\n..."; caller frees. */
+int tbs_leaf(const struct tbs_leaf *f, char **out, size_t *outlen, char *err,
+             size_t errlen);
+
+/* tbs_tree_head: "tds/1 tree_head\nlog_id=...\n..."; caller frees. */
+int tbs_tree_head(const struct tbs_tree_head *f, char **out, size_t *outlen,
+                  char *err, size_t errlen);
 
 #endif

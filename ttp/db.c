@@ -154,6 +154,42 @@ static const struct {
     [DB_SWEEP_DOWNLOADS] = {"DELETE FROM downloads_ongoing WHERE expires_at < "
                             "FROM_UNIXTIME(?) LIMIT 1000",
                             1},
+    [DB_LOG_STATE_LOCK] = {"SELECT tree_size, frontier FROM log_state "
+                           "WHERE id = 1 FOR UPDATE",
+                           0},
+    [DB_LOG_STATE_GET] = {"SELECT tree_size FROM log_state WHERE id = 1", 0},
+    [DB_LOG_STATE_SET] = {"UPDATE log_state SET tree_size = ?, frontier = ? "
+                          "WHERE id = 1",
+                          2},
+    [DB_LOG_LEAF_ADD] = {"INSERT INTO log_leaves (leaf_index, event, "
+                         "file_id, leaf, leaf_hash, appended_at) "
+                         "VALUES (?, ?, ?, ?, ?, FROM_UNIXTIME(?))",
+                         6},
+    [DB_LOG_NODE_ADD] = {"INSERT INTO log_nodes (level, node_index, hash) "
+                         "VALUES (?, ?, ?)",
+                         3},
+    [DB_LOG_LEAF_HASH] = {"SELECT leaf_hash FROM log_leaves "
+                          "WHERE leaf_index = ?",
+                          1},
+    [DB_LOG_NODE_GET] = {"SELECT hash FROM log_nodes "
+                         "WHERE level = ? AND node_index = ?",
+                         2},
+    [DB_LOG_LEAF_FIND] = {"SELECT leaf_index FROM log_leaves "
+                          "WHERE leaf_hash = ? ORDER BY leaf_index LIMIT 1",
+                          1},
+    [DB_LOG_HEAD_LATEST] = {"SELECT tree_size, root_hash, head_time, ttp_sig, "
+                            "timestamp_token FROM tree_heads "
+                            "ORDER BY tree_size DESC LIMIT 1",
+                            0},
+    [DB_LOG_HEAD_COVERING] = {"SELECT tree_size, root_hash, head_time, "
+                              "ttp_sig, timestamp_token FROM tree_heads "
+                              "WHERE tree_size > ? "
+                              "ORDER BY tree_size LIMIT 1",
+                              1},
+    [DB_LOG_HEAD_ADD] = {"INSERT INTO tree_heads (tree_size, root_hash, "
+                         "head_time, ttp_sig, timestamp_token, signed_at) "
+                         "VALUES (?, ?, ?, ?, ?, UTC_TIMESTAMP(6))",
+                         5},
 };
 
 struct db {

@@ -19,7 +19,7 @@ struct ttp_conf;
 struct db;
 
 /* The schema version this daemon was written for (sql/migrations). */
-#define DB_SCHEMA_VERSION 1
+#define DB_SCHEMA_VERSION 2
 
 enum db_stmt {
         DB_SCHEMA_VERSION_GET,
@@ -59,6 +59,17 @@ enum db_stmt {
         DB_SWEEP_UPLOADS_LIST,
         DB_SWEEP_UPLOAD_DEL,
         DB_SWEEP_DOWNLOADS,
+        DB_LOG_STATE_LOCK,
+        DB_LOG_STATE_GET,
+        DB_LOG_STATE_SET,
+        DB_LOG_LEAF_ADD,
+        DB_LOG_NODE_ADD,
+        DB_LOG_LEAF_HASH,
+        DB_LOG_NODE_GET,
+        DB_LOG_LEAF_FIND,
+        DB_LOG_HEAD_LATEST,
+        DB_LOG_HEAD_COVERING,
+        DB_LOG_HEAD_ADD,
         DB_STMT_COUNT
 };
 

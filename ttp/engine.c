@@ -26,6 +26,7 @@
 #include "base64.h"
 #include "crypto.h"
 #include "db.h"
+#include "evlog.h"
 #include "hex.h"
 #include "ids.h"
 #include "keycache.h"
@@ -33,6 +34,7 @@
 #include "proto.h"
 #include "store.h"
 #include "tbs.h"
+#include "tsa.h"
 #include "ttp_conf.h"
 
 #define ENGINE_DEADLOCK_TRIES 5
@@ -47,6 +49,8 @@ struct engine {
         struct store *store;
         const struct crypto_key *ttp_key;
         struct keycache *keys;
+        struct evlog *log;
+        json_t *tsa_chain; /* base64 DER certificates, sent with heads */
 };
 
 struct reply {
@@ -93,20 +97,33 @@ void engine_crash_point(const struct ttp_conf *conf, const char *name)
 
 struct engine *engine_new(const struct ttp_conf *conf, struct db *db,
                           struct store *store, const struct crypto_key *ttp_key,
-                          char *err, size_t errlen)
+                          struct evlog *log, const struct tsa_cert *chain,
+                          size_t nchain, char *err, size_t errlen)
 {
         struct engine *e = calloc(1, sizeof(*e));
 
-        if (e == NULL || (e->keys = keycache_new(100000)) == NULL) {
-                free(e);
-                snprintf(err, errlen, "out of memory");
-                return NULL;
+        if (e == NULL || (e->keys = keycache_new(100000)) == NULL ||
+            (e->tsa_chain = json_array()) == NULL)
+                goto oom;
+        for (size_t i = 0; i < nchain; i++) {
+                char *b64 = base64_encode(chain[i].der, chain[i].len);
+                int rc = b64 == NULL ? -1
+                                     : json_array_append_new(e->tsa_chain,
+                                                             json_string(b64));
+                free(b64);
+                if (rc == -1)
+                        goto oom;
         }
         e->conf = conf;
         e->db = db;
         e->store = store;
         e->ttp_key = ttp_key;
+        e->log = log;
         return e;
+oom:
+        engine_free(e);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
 }
 
 void engine_free(struct engine *e)
@@ -114,6 +131,7 @@ void engine_free(struct engine *e)
         if (e == NULL)
                 return;
         keycache_free(e->keys);
+        json_decref(e->tsa_chain);
         free(e);
 }
 
@@ -126,6 +144,8 @@ static void txn_clear(struct txn *t)
         t->nreplies = 0;
         t->ncleanup = 0;
         t->crash_after_commit = 0;
+        /* Keys borrowed by the last message are released only here. */
+        keycache_trim(t->e->keys);
 }
 
 /* Reject the message with `code`; the handler returns what this returns. */
@@ -373,6 +393,54 @@ static const char *time_str(time_t t, char out[IDS_TIME_LEN + 1])
         if (ids_time_format(t, out, NULL, 0) == -1)
                 snprintf(out, IDS_TIME_LEN + 1, "1970-01-01T00:00:00Z");
         return out;
+}
+
+/*
+ * Append the evidence event `leaf` to the evidence log, in this
+ * transaction; `sig` is the TTP's countersignature released with it.
+ * Fills leaf->time and leaf->ttp_sig_sha256.  -1 on error (t->dberr).
+ */
+static int log_leaf(struct txn *t, struct tbs_leaf *leaf,
+                    const unsigned char *sig, size_t siglen)
+{
+        unsigned char hash[32];
+        char sig_sha256[65];
+        uint64_t index;
+
+        if (crypto_sha256(sig, siglen, hash, t->dberr, sizeof(t->dberr)) == -1)
+                return -1;
+        hex32(hash, sig_sha256);
+        leaf->time = t->now_str;
+        leaf->ttp_sig_sha256 = sig_sha256;
+        if (evlog_append(t->e->log, leaf, t->now, &index, t->dberr,
+                         sizeof(t->dberr)) == -1)
+                return -1;
+        log_debug("evidence log: leaf %llu: %s %s", (unsigned long long)index,
+                  leaf->event, leaf->file_id);
+        return 0;
+}
+
+/* The body fields of a signed tree head, added to `body`. */
+static int head_fields(struct txn *t, json_t *body,
+                       const struct evlog_head *head)
+{
+        char root[65];
+
+        hex32(head->root, root);
+        if (json_object_set_new(body, "tree_size",
+                                json_integer((json_int_t)head->tree_size)) ==
+                -1 ||
+            json_object_set_new(body, "root_hash", json_string(root)) == -1 ||
+            json_object_set_new(body, "time", json_string(head->time)) == -1 ||
+            b64_field(body, "ttp_sig", head->sig, head->sig_len) == -1 ||
+            b64_field(body, "timestamp_token", head->token, head->token_len) ==
+                -1 ||
+            json_object_set_new(body, "tsa_chain",
+                                json_deep_copy(t->e->tsa_chain)) == -1) {
+                snprintf(t->dberr, sizeof(t->dberr), "out of memory");
+                return -1;
+        }
+        return 0;
 }
 
 /* ---- register ---------------------------------------------------------- */
@@ -689,6 +757,18 @@ static enum verdict h_upload_commit(struct txn *t)
                             t->dberr, sizeof(t->dberr)) == -1)
                         goto fail;
         }
+        {
+                struct tbs_leaf leaf = {.event = "upload",
+                                        .file_id = file_id,
+                                        .uploader = m->user,
+                                        .uploader_key_id = key.key_id,
+                                        .sha256 = m->f[PF_SHA256].str,
+                                        .size = size_str,
+                                        .upload_nonce = nonce->str,
+                                        .nro_sha256 = nro_sha256};
+                if (log_leaf(t, &leaf, sig, siglen) == -1)
+                        goto fail;
+        }
         if (reply_add(t, m->user, PROTO_UPLOAD_RESULT,
                       json_pack("{s:s, s:b, s:s, s:s, s:s}", "file_id", file_id,
                                 "verified", 1, "sha256", m->f[PF_SHA256].str,
@@ -915,6 +995,41 @@ static enum verdict h_download_receipt(struct txn *t)
                             t->dberr, sizeof(t->dberr)) == -1)
                         goto fail;
         }
+        {
+                struct keycache_entry up_key;
+                char size_str[32], *upload_nonce;
+                struct tbs_leaf leaf;
+
+                if ((rc = user_key(t, u.uploader, &up_key)) != 1) {
+                        if (rc == 0)
+                                snprintf(t->dberr, sizeof(t->dberr),
+                                         "uploader %s of %s has no key",
+                                         u.uploader, file_id);
+                        goto fail;
+                }
+                snprintf(size_str, sizeof(size_str), "%lld", (long long)u.size);
+                upload_nonce = base64_encode(u.upload_nonce, PROTO_NONCE_LEN);
+                if (upload_nonce == NULL) {
+                        snprintf(t->dberr, sizeof(t->dberr), "out of memory");
+                        goto fail;
+                }
+                leaf = (struct tbs_leaf){.event = "exchange",
+                                         .file_id = file_id,
+                                         .uploader = u.uploader,
+                                         .uploader_key_id = up_key.key_id,
+                                         .downloader = m->user,
+                                         .downloader_key_id = key.key_id,
+                                         .sha256 = sha256,
+                                         .size = size_str,
+                                         .upload_nonce = upload_nonce,
+                                         .download_nonce = nonce->str,
+                                         .nro_sha256 = nro_sha256,
+                                         .nrr_sha256 = nrr_sha256};
+                rc = log_leaf(t, &leaf, sig, siglen);
+                free(upload_nonce);
+                if (rc == -1)
+                        goto fail;
+        }
         /* Step 7 to A and step 8 to B, queued in this one transaction. */
         receipt = json_pack(
             "{s:s, s:s, s:n, s:s, s:s, s:s, s:s, s:s, s:s}", "file_id", file_id,
@@ -1079,6 +1194,20 @@ static enum verdict h_abort(struct txn *t)
                             sizeof(t->dberr)) == -1)
                         goto fail;
         }
+        {
+                char outcome_str[4];
+                struct tbs_leaf leaf = {.event = "abort",
+                                        .file_id = file_id,
+                                        .uploader = m->user,
+                                        .uploader_key_id = key.key_id,
+                                        .sha256 = sha256,
+                                        .nro_sha256 = nro_sha256,
+                                        .abort = outcome_str};
+
+                snprintf(outcome_str, sizeof(outcome_str), "%d", outcome);
+                if (log_leaf(t, &leaf, sig, siglen) == -1)
+                        goto fail;
+        }
         if (reply_add(t, m->user, PROTO_ABORT_RESULT,
                       json_pack("{s:s, s:i, s:s, s:s}", "file_id", file_id,
                                 "abort", outcome, "time", t->now_str, "ttp_sig",
@@ -1156,6 +1285,115 @@ static enum verdict h_catalog_request(struct txn *t)
 
 /* ---- the transaction around a message ---------------------------------- */
 
+/* ---- evidence log ------------------------------------------------------ */
+
+static enum verdict h_log_head_request(struct txn *t)
+{
+        struct keycache_entry key;
+        struct evlog_head head;
+        enum verdict v;
+        json_t *body;
+
+        if ((v = check_sender(t, &key)) != V_OK)
+                return v;
+        if (evlog_head(t->e->log, t->now, &head, NULL, t->dberr,
+                       sizeof(t->dberr)) == -1)
+                return V_DB;
+        if ((body = json_object()) == NULL ||
+            head_fields(t, body, &head) == -1) {
+                json_decref(body);
+                return V_DB;
+        }
+        return reply_add(t, t->m->user, PROTO_LOG_HEAD, body) == -1 ? V_DB
+                                                                    : V_OK;
+}
+
+static enum verdict h_log_proof_request(struct txn *t)
+{
+        const struct proto_value *leaf_hash = &t->m->f[PF_LEAF_HASH];
+        merkle_hash proof[MERKLE_MAX_PROOF];
+        struct keycache_entry key;
+        struct evlog_head head;
+        json_t *body, *path;
+        uint64_t index;
+        size_t len;
+        enum verdict v;
+        int rc;
+
+        if ((v = check_sender(t, &key)) != V_OK)
+                return v;
+        if ((rc = evlog_find_leaf(t->e->log, leaf_hash->bin, &index, t->dberr,
+                                  sizeof(t->dberr))) == -1)
+                return V_DB;
+        if (rc == 0)
+                return reject(t, PROTO_UNKNOWN_LEAF,
+                              "no leaf with this hash in the evidence log");
+        if (evlog_head_covering(t->e->log, index, t->now, &head, t->dberr,
+                                sizeof(t->dberr)) == -1 ||
+            evlog_inclusion_proof(t->e->log, index, head.tree_size, proof, &len,
+                                  t->dberr, sizeof(t->dberr)) == -1)
+                return V_DB;
+        if ((body = json_pack("{s:s, s:I, s:[]}", "leaf_hash", leaf_hash->str,
+                              "leaf_index", (json_int_t)index, "proof")) ==
+                NULL ||
+            head_fields(t, body, &head) == -1)
+                goto oom;
+        path = json_object_get(body, "proof");
+        for (size_t i = 0; i < len; i++) {
+                char hex[65];
+                hex32(proof[i], hex);
+                if (json_array_append_new(path, json_string(hex)) == -1)
+                        goto oom;
+        }
+        return reply_add(t, t->m->user, PROTO_LOG_PROOF, body) == -1 ? V_DB
+                                                                     : V_OK;
+oom:
+        json_decref(body);
+        snprintf(t->dberr, sizeof(t->dberr), "out of memory");
+        return V_DB;
+}
+
+static enum verdict h_log_consistency_request(struct txn *t)
+{
+        uint64_t first = t->m->f[PF_FIRST].num, second = t->m->f[PF_SECOND].num;
+        merkle_hash proof[MERKLE_MAX_PROOF];
+        struct keycache_entry key;
+        json_t *body, *path;
+        uint64_t size;
+        size_t len;
+        enum verdict v;
+
+        if ((v = check_sender(t, &key)) != V_OK)
+                return v;
+        if (evlog_size(t->e->log, &size, t->dberr, sizeof(t->dberr)) == -1)
+                return V_DB;
+        if (first == 0 || first > second || second > size)
+                return reject(t, PROTO_BAD_RANGE,
+                              "need 0 < first <= second <= %llu (the log's "
+                              "size)",
+                              (unsigned long long)size);
+        if (evlog_consistency_proof(t->e->log, first, second, proof, &len,
+                                    t->dberr, sizeof(t->dberr)) == -1)
+                return V_DB;
+        if ((body = json_pack("{s:I, s:I, s:[]}", "first", (json_int_t)first,
+                              "second", (json_int_t)second, "proof")) == NULL)
+                goto oom;
+        path = json_object_get(body, "proof");
+        for (size_t i = 0; i < len; i++) {
+                char hex[65];
+                hex32(proof[i], hex);
+                if (json_array_append_new(path, json_string(hex)) == -1)
+                        goto oom;
+        }
+        return reply_add(t, t->m->user, PROTO_LOG_CONSISTENCY, body) == -1
+                   ? V_DB
+                   : V_OK;
+oom:
+        json_decref(body);
+        snprintf(t->dberr, sizeof(t->dberr), "out of memory");
+        return V_DB;
+}
+
 static enum verdict dispatch(struct txn *t)
 {
         switch (t->m->type) {
@@ -1173,6 +1411,12 @@ static enum verdict dispatch(struct txn *t)
                 return h_abort(t);
         case PROTO_CATALOG_REQUEST:
                 return h_catalog_request(t);
+        case PROTO_LOG_HEAD_REQUEST:
+                return h_log_head_request(t);
+        case PROTO_LOG_PROOF_REQUEST:
+                return h_log_proof_request(t);
+        case PROTO_LOG_CONSISTENCY_REQUEST:
+                return h_log_consistency_request(t);
         default:
                 return reject(t, PROTO_BAD_SCHEMA,
                               "%s is not a request a client may send",

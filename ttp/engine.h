@@ -19,6 +19,8 @@ struct db;
 struct store;
 struct ttp_conf;
 struct engine;
+struct evlog;
+struct tsa_cert;
 
 enum engine_result {
         ENGINE_APPLIED, /* committed: effects, replies and offset */
@@ -27,9 +29,15 @@ enum engine_result {
 };
 
 /* Borrowed: conf, db, store and key must outlive the engine. */
+/*
+ * `log` is the evidence log every evidence event is appended to; `chain`
+ * (`nchain` DER certificates, the TSA's first) goes with every signed
+ * tree head.  All borrowed.
+ */
 struct engine *engine_new(const struct ttp_conf *conf, struct db *db,
                           struct store *store, const struct crypto_key *ttp_key,
-                          char *err, size_t errlen);
+                          struct evlog *log, const struct tsa_cert *chain,
+                          size_t nchain, char *err, size_t errlen);
 void engine_free(struct engine *e);
 
 /*

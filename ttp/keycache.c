@@ -119,8 +119,6 @@ int keycache_put(struct keycache *cache, const char *user,
                 free(n);
                 return -1;
         }
-        if (cache->count >= cache->max_entries)
-                keycache_clear(cache);
         snprintf(n->user, sizeof(n->user), "%s", user);
         memcpy(n->der, der, der_len);
         n->der_len = der_len;
@@ -130,4 +128,10 @@ int keycache_put(struct keycache *cache, const char *user,
         cache->count++;
         keycache_fill(n, out);
         return 0;
+}
+
+void keycache_trim(struct keycache *cache)
+{
+        if (cache->count >= cache->max_entries)
+                keycache_clear(cache);
 }

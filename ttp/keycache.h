@@ -21,7 +21,11 @@ struct keycache_entry {
         size_t der_len;
 };
 
-/* `max_entries` bounds memory: past it the cache starts over. */
+/*
+ * `max_entries` bounds memory: past it keycache_trim() starts over.
+ * Entries handed out stay valid until the next keycache_trim(), so a
+ * unit of work (one message) may hold several at once.
+ */
 struct keycache *keycache_new(size_t max_entries);
 void keycache_free(struct keycache *cache);
 
@@ -36,5 +40,8 @@ int keycache_get(struct keycache *cache, const char *user,
 int keycache_put(struct keycache *cache, const char *user,
                  const unsigned char *der, size_t der_len,
                  struct keycache_entry *out, char *err, size_t errlen);
+
+/* Start over if the cache is full; call between units of work. */
+void keycache_trim(struct keycache *cache);
 
 #endif

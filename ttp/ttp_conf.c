@@ -48,6 +48,10 @@ static const struct conf_key conf_keys[] = {
     {"db_connect_timeout", UINT(db_connect_timeout, 1, 3600, "10")},
     {"store_root", STR(store_root, 1, NULL)},
     {"ttp_key_file", STR(ttp_key_file, 1, NULL)},
+    {"tsa_key_file", STR(tsa_key_file, 0, NULL)},
+    {"tsa_cert_file", STR(tsa_cert_file, 0, NULL)},
+    {"tsa_ca_file", STR(tsa_ca_file, 0, NULL)},
+    {"head_interval", UINT(head_interval, 1, 86400, "10")},
     {"nonce_ttl", UINT(nonce_ttl, 1, 86400, "600")},
     {"sweep_interval", UINT(sweep_interval, 1, 86400, "10")},
     {"sweep_grace", UINT(sweep_grace, 0, 30 * 86400, "3600")},
@@ -302,6 +306,9 @@ void ttp_conf_fini(struct ttp_conf *conf)
         free(conf->db_name);
         free(conf->store_root);
         free(conf->ttp_key_file);
+        free(conf->tsa_key_file);
+        free(conf->tsa_cert_file);
+        free(conf->tsa_ca_file);
         free(conf->test_crash_point);
         free(conf->pid_file);
         free(conf->log_file);

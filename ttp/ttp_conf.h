@@ -34,6 +34,12 @@ struct ttp_conf {
 
         char *store_root;
         char *ttp_key_file;
+        /* The TSA (RFC 3161) key and certificates; default: beside the
+         * TTP key, created on first start (ttp_tsa.h). */
+        char *tsa_key_file;
+        char *tsa_cert_file;
+        char *tsa_ca_file;
+        unsigned head_interval; /* seconds between signed tree heads */
         unsigned nonce_ttl;
         unsigned sweep_interval;
         unsigned sweep_grace;

@@ -23,6 +23,7 @@
 #include "crypto.h"
 #include "db.h"
 #include "engine.h"
+#include "evlog.h"
 #include "health.h"
 #include "kafka.h"
 #include "log.h"
@@ -30,6 +31,7 @@
 #include "store.h"
 #include "ttp_conf.h"
 #include "ttp_key.h"
+#include "ttp_tsa.h"
 
 #define TTPD_DEFAULT_CONF "/etc/tds/ttpd.conf"
 
@@ -46,6 +48,8 @@ struct ttpd {
         struct db *db;
         struct store *store;
         struct crypto_key *key;
+        struct ttp_tsa tsa;
+        struct evlog *log;
         struct engine *engine;
         struct relay *relay;
         rd_kafka_t *consumer;
@@ -510,8 +514,13 @@ static void db_check(struct ttpd *d)
         snprintf(d->db_warned, sizeof(d->db_warned), "%s",
                  d->health.db_ok ? "" : d->health.db_error);
         if (d->health.db_ok && d->engine == NULL) {
-                d->engine = engine_new(&d->conf, d->db, d->store, d->key, err,
-                                       sizeof(err));
+                const struct tsa_cert chain[2] = {d->tsa.cert, d->tsa.ca_cert};
+
+                if ((d->log = evlog_new(d->db, d->key, d->tsa.signer, err,
+                                        sizeof(err))) == NULL)
+                        fatalx("%s", err);
+                d->engine = engine_new(&d->conf, d->db, d->store, d->key,
+                                       d->log, chain, 2, err, sizeof(err));
                 d->relay =
                     relay_new(&d->conf, d->db, d->producer, err, sizeof(err));
                 if (d->engine == NULL || d->relay == NULL)
@@ -567,6 +576,27 @@ static void sweep_tick(struct ttpd *d)
                 log_warnx("sweep: %s", err);
         else if (n > 0)
                 log_info("sweep: removed %d expired upload(s)/download(s)", n);
+}
+
+/* Sign a tree head when the evidence log grew since the last one. */
+static void head_tick(struct ttpd *d)
+{
+        struct evlog_head head;
+        char err[512];
+        int signed_now;
+
+        if (d->log == NULL || !d->health.db_ok)
+                return;
+        if (evlog_head(d->log, time(NULL), &head, &signed_now, err,
+                       sizeof(err)) == -1 ||
+            db_commit(d->db, err, sizeof(err)) == -1) {
+                db_rollback(d->db);
+                log_warnx("evidence log: signing a tree head: %s", err);
+                return;
+        }
+        if (signed_now)
+                log_info("evidence log: signed tree head, size %llu",
+                         (unsigned long long)head.tree_size);
 }
 
 static void backoff(struct ttpd *d)
@@ -658,6 +688,8 @@ static void ttpd_shutdown(struct ttpd *d)
         }
         relay_free(d->relay);
         engine_free(d->engine);
+        evlog_free(d->log);
+        ttp_tsa_close(&d->tsa);
         db_close(d->db);
         store_close(d->store);
         crypto_key_free(d->key);
@@ -680,7 +712,7 @@ int main(int argc, char **argv)
         const char *conf_path = TTPD_DEFAULT_CONF;
         int foreground = 0, check_only = 0, verbose = 0, ch, created;
         char err[1024], key_id[CRYPTO_KEY_ID_LEN + 1];
-        double next_tick = 0, next_sweep = 0;
+        double next_tick = 0, next_sweep = 0, next_head = 0;
         struct sigaction sa;
 
         memset(&d, 0, sizeof(d));
@@ -761,6 +793,12 @@ int main(int argc, char **argv)
                 fatalx("TTP key: %s", err);
         log_info("TTP key %s%s (public key in %s.pub)", key_id,
                  created ? " created" : "", d.conf.ttp_key_file);
+        if (ttp_tsa_open(&d.tsa, &d.conf, d.key, &created, err, sizeof(err)) ==
+            -1)
+                fatalx("%s", err);
+        if (created)
+                log_info("TSA key and certificates created beside the TTP "
+                         "key");
         if (kafka_open(&d, err, sizeof(err)) == -1)
                 fatalx("%s", err);
         log_info("started: requests from %s, replies to %s, group %s",
@@ -777,6 +815,10 @@ int main(int argc, char **argv)
                 if (now_seconds() >= next_sweep) {
                         sweep_tick(&d);
                         next_sweep = now_seconds() + d.conf.sweep_interval;
+                }
+                if (now_seconds() >= next_head) {
+                        head_tick(&d);
+                        next_head = now_seconds() + d.conf.head_interval;
                 }
                 m = rd_kafka_consumer_poll(d.consumer, 200);
                 if (m != NULL) {

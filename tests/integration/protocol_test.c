@@ -47,7 +47,8 @@
 #define T_QUIET_MS        400
 #define T_CHECKSUM_SQL                                                         \
         "CHECKSUM TABLE users, uploads_ongoing, uploads_completed, "           \
-        "downloads_ongoing, downloads_completed, used_nonces, aborts"
+        "downloads_ongoing, downloads_completed, used_nonces, aborts, "        \
+        "log_leaves, log_nodes, log_state"
 
 struct t {
         struct pc *pc;

@@ -35,12 +35,12 @@ ok "status: every part up"
 
 eval "$("$stack" env)"
 version=$(mariadb --defaults-file="$TDS_DB_ADMIN_CNF" -N -e "SELECT MAX(version) FROM tds.schema_migrations")
-[ "$version" = 1 ] || fail "schema version '$version'"
+[ "$version" = 2 ] || fail "schema version '$version'"
 tables=$(mariadb --defaults-file="$TDS_DB_ADMIN_CNF" -N -e "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'tds' AND table_type = 'BASE TABLE'")
-[ "$tables" -ge 11 ] || fail "only $tables tables"
+[ "$tables" -ge 15 ] || fail "only $tables tables"
 flush=$(mariadb --defaults-file="$TDS_DB_ADMIN_CNF" -N -e "SELECT @@innodb_flush_log_at_trx_commit")
 [ "$flush" = 1 ] || fail "innodb_flush_log_at_trx_commit=$flush"
-ok "schema at version 1 with $tables tables, durable commits"
+ok "schema at version 2 with $tables tables, durable commits"
 
 if mariadb --defaults-file="$TDS_DB_AUDITOR_CNF" -e "INSERT INTO users VALUES ('x', 'k', REPEAT('a', 32), NOW())" 2>/dev/null; then
 	fail "auditor could write"
@@ -91,7 +91,7 @@ kill -KILL "$(head -n1 "$run/mariadb/mariadb.pid")"
 sleep 0.5
 "$stack" up > /dev/null || fail "up after mariadbd SIGKILL"
 version=$(mariadb --defaults-file="$TDS_DB_ADMIN_CNF" -N -e "SELECT MAX(version) FROM tds.schema_migrations")
-[ "$version" = 1 ] || fail "schema lost after crash"
+[ "$version" = 2 ] || fail "schema lost after crash"
 "$stack" status > /dev/null || fail "not healthy after mariadbd crash"
 ok "up after a MariaDB SIGKILL recovers"
 

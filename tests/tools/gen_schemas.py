@@ -27,7 +27,7 @@ CODES = [
     "bad_json", "bad_schema", "bad_signature", "unknown_user",
     "unknown_file", "nonce_invalid", "nonce_expired", "hash_mismatch",
     "bad_path", "not_owner", "file_aborted", "file_exists", "key_conflict",
-    "too_large", "internal",
+    "too_large", "internal", "unknown_leaf", "bad_range",
 ]
 
 # Canonical padded base64 (RFC 4648 section 4): the unused bits of the last
@@ -107,6 +107,25 @@ KINDS = {
         "type": "integer", "minimum": 1, "maximum": 3},
     "code": {"description": "an error code of the contract",
              "enum": CODES},
+    "count": {
+        "description": "a tree size or leaf index, 0 to 2^53",
+        "type": "integer", "minimum": 0, "maximum": 9007199254740992},
+    "token": {
+        "description": "base64 of a DER RFC 3161 TimeStampToken, at most "
+                       "8192 bytes",
+        "type": "string", "minLength": 4, "maxLength": 10924,
+        "pattern": B64},
+    "chain": {
+        "description": "the TSA's certificate chain, base64 DER, the TSA's "
+                       "certificate first and the trust anchor last",
+        "type": "array", "minItems": 1, "maxItems": 4,
+        "items": {"type": "string", "minLength": 4, "maxLength": 5464,
+                  "pattern": B64}},
+    "hashes": {
+        "description": "a Merkle proof (RFC 9162): SHA-256 node hashes, "
+                       "64 lowercase hex digits each",
+        "type": "array", "maxItems": 128,
+        "items": {"type": "string", "pattern": "^[0-9a-f]{64}$"}},
 }
 
 # Body fields and their kinds (libtds/proto.c, proto_fields).
@@ -121,7 +140,10 @@ FIELDS = {
     "downloader_public_key": "public_key", "nro_sha256": "sha256",
     "object_path": "store_path", "abort": "abort", "files": "files",
     "in_reply_to": "msg_id", "code": "code", "message": "text",
-    "public_key": "public_key",
+    "public_key": "public_key", "tree_size": "count",
+    "root_hash": "sha256", "timestamp_token": "token", "tsa_chain": "chain",
+    "leaf_hash": "sha256", "leaf_index": "count", "proof": "hashes",
+    "first": "count", "second": "count",
 }
 
 CATALOG_ENTRY = [("file_id", "file_id"), ("name", "name"),
@@ -181,6 +203,26 @@ TYPES = [
     ("error", False, REPLY_TOPIC,
      "a rejected message: in_reply_to is its msg_id", [
          "in_reply_to", "code", "message"]),
+    ("log.head.request", True, REQ_TOPIC_USER,
+     "ask for the latest signed tree head of the evidence log", []),
+    ("log.head", False, REPLY_TOPIC,
+     "a signed tree head: the TTP's signature over the tree_head TBS and "
+     "an RFC 3161 token over its SHA-256",
+     ["tree_size", "root_hash", "time", "ttp_sig", "timestamp_token",
+      "tsa_chain"]),
+    ("log.proof.request", True, REQ_TOPIC_USER,
+     "ask for the inclusion proof of a leaf of the evidence log",
+     ["leaf_hash"]),
+    ("log.proof", False, REPLY_TOPIC,
+     "the leaf's index, its inclusion proof and the signed head it leads to",
+     ["leaf_hash", "leaf_index", "proof", "tree_size", "root_hash", "time",
+      "ttp_sig", "timestamp_token", "tsa_chain"]),
+    ("log.consistency.request", True, REQ_TOPIC_USER,
+     "ask for the consistency proof between two tree sizes",
+     ["first", "second"]),
+    ("log.consistency", False, REPLY_TOPIC,
+     "the consistency proof (RFC 9162) between two tree sizes",
+     ["first", "second", "proof"]),
 ]
 
 SIGNED = [t for t, signed, _, _, _ in TYPES if signed]

@@ -116,6 +116,24 @@ static const struct {
          "{\"in_reply_to\":\"" MSG_ID2
          "\",\"code\":\"nonce_expired\",\"message\":\"the nonce has "
          "expired\"}")},
+    {PROTO_LOG_HEAD_REQUEST, ENV_SIG("log.head.request", "alice", "{}")},
+    {PROTO_LOG_HEAD,
+     ENV("log.head", "alice",
+         "{\"tree_size\":3,\"root_hash\":\"" SHA "\",\"time\":\"" TIME
+         "\",\"ttp_sig\":\"" SIG "\",\"timestamp_token\":\"" PUB
+         "\",\"tsa_chain\":[\"" PUB "\",\"" PUB "\"]}")},
+    {PROTO_LOG_PROOF_REQUEST,
+     ENV_SIG("log.proof.request", "alice", "{\"leaf_hash\":\"" SHA "\"}")},
+    {PROTO_LOG_PROOF,
+     ENV("log.proof", "alice",
+         "{\"leaf_hash\":\"" SHA "\",\"leaf_index\":0,\"proof\":[\"" SHA
+         "\",\"" SHA "\"],\"tree_size\":3,\"root_hash\":\"" SHA
+         "\",\"time\":\"" TIME "\",\"ttp_sig\":\"" SIG
+         "\",\"timestamp_token\":\"" PUB "\",\"tsa_chain\":[\"" PUB "\"]}")},
+    {PROTO_LOG_CONSISTENCY_REQUEST,
+     ENV_SIG("log.consistency.request", "alice", "{\"first\":1,\"second\":3}")},
+    {PROTO_LOG_CONSISTENCY, ENV("log.consistency", "alice",
+                                "{\"first\":1,\"second\":3,\"proof\":[]}")},
 };
 
 #define NVALID (sizeof(valid) / sizeof(valid[0]))
@@ -198,8 +216,12 @@ static void test_names(void)
                 CHECK(!proto_type_is_signed((enum proto_type)i) ||
                       proto_type_is_request((enum proto_type)i));
         }
-        CHECK(requests == 7);
-        CHECK(signed_ == 5);
+        CHECK(requests == 10);
+        CHECK(signed_ == 8);
+        CHECK(proto_type_is_signed(PROTO_LOG_HEAD_REQUEST));
+        CHECK(proto_type_is_signed(PROTO_LOG_PROOF_REQUEST));
+        CHECK(proto_type_is_signed(PROTO_LOG_CONSISTENCY_REQUEST));
+        CHECK(!proto_type_is_request(PROTO_LOG_PROOF));
         CHECK(proto_type_is_signed(PROTO_REGISTER));
         CHECK(proto_type_is_signed(PROTO_UPLOAD_REQUEST));
         CHECK(proto_type_is_signed(PROTO_DOWNLOAD_REQUEST));

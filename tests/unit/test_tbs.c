@@ -196,11 +196,58 @@ static void test_line_forgery(void)
         CHECK(out == NULL);
 }
 
+static void test_leaf_and_head(void)
+{
+        struct tbs_leaf leaf = {"exchange", "f1",
+                                "alice",    SHA_NRO,
+                                "bob",      SHA_NRR,
+                                SHA_TEST,   "4",
+                                "q80=",     "cXE=",
+                                SHA_NRO,    SHA_NRR,
+                                NULL,       "2023-11-14T22:13:21Z",
+                                SHA_TEST};
+        struct tbs_tree_head head = {SHA_NRO, "42", SHA_TEST,
+                                     "2023-11-14T22:13:25Z"};
+        char err[128] = "", *out = NULL;
+        size_t outlen = 0;
+        int rc;
+
+        rc = tbs_leaf(&leaf, &out, &outlen, err, sizeof(err));
+        check_built(rc, out, outlen, err,
+                    "tds/1 leaf\n"
+                    "event=exchange\n"
+                    "file_id=f1\n"
+                    "uploader=alice\n"
+                    "uploader_key_id=" SHA_NRO "\n"
+                    "downloader=bob\n"
+                    "downloader_key_id=" SHA_NRR "\n"
+                    "sha256=" SHA_TEST "\n"
+                    "size=4\n"
+                    "upload_nonce=q80=\n"
+                    "download_nonce=cXE=\n"
+                    "nro_sha256=" SHA_NRO "\n"
+                    "nrr_sha256=" SHA_NRR "\n"
+                    "abort=\n"
+                    "time=2023-11-14T22:13:21Z\n"
+                    "ttp_sig_sha256=" SHA_TEST "\n");
+        rc = tbs_tree_head(&head, &out, &outlen, err, sizeof(err));
+        check_built(rc, out, outlen, err,
+                    "tds/1 tree_head\n"
+                    "log_id=" SHA_NRO "\n"
+                    "tree_size=42\n"
+                    "root_hash=" SHA_TEST "\n"
+                    "time=2023-11-14T22:13:25Z\n");
+        leaf.file_id = "f1\nevent=upload";
+        rc = tbs_leaf(&leaf, &out, &outlen, err, sizeof(err));
+        CHECK(rc == -1 && out == NULL);
+}
+
 int main(void)
 {
         test_request();
         test_nro_nrr();
         test_evidence();
+        test_leaf_and_head();
         test_line_forgery();
         return unit_done("test_tbs");
 }

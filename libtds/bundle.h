@@ -1,0 +1,122 @@
+/*
+ * bundle: self-contained evidence bundles and signed tree heads, and
+ * their offline verdict (docs/evidence.md).
+ *
+ * A tree head file (schemas/tree-head.schema.json) is what an auditor
+ * keeps of the evidence log:
+ *   { "tds_tree_head": 1, "log_id", "tree_size", "root_hash", "time",
+ *     "ttp_sig", "timestamp_token", "tsa_chain": [...] }
+ * log_id is the key id of the TTP key; ttp_sig signs the "tds/1
+ * tree_head" TBS (log_id, tree_size, root_hash, time); timestamp_token is
+ * an RFC 3161 TimeStampToken (base64 DER) over SHA-256 of the same TBS
+ * bytes; tsa_chain holds base64 DER certificates, the TSA's first, the
+ * trust anchor (by default the TTP's own CA certificate) last.
+ *
+ * A bundle (schemas/bundle.schema.json) is everything a judge needs:
+ *   { "tds_bundle": 1,
+ *     "evidence": { an evidence object, libtds/evidence.h },
+ *     "leaf_index": N, "inclusion_proof": [64-hex, ...],
+ *     "tree_head": { a tree head object without "tds_tree_head" } }
+ * The leaf itself is not stored: it is rebuilt from the evidence
+ * (tbs_leaf: key ids from the public keys, ttp_sig_sha256 from ttp_sig,
+ * time from the evidence), so a bundle cannot carry a leaf that says
+ * something else than its evidence.
+ */
+#ifndef TDS_BUNDLE_H
+#define TDS_BUNDLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "evidence.h"
+#include "merkle.h"
+
+#define BUNDLE_CHAIN_MAX 4
+
+/* A signed tree head; strings borrowed from the JSON it was read from. */
+struct bundle_head {
+        const char *log_id; /* 64 hex */
+        uint64_t tree_size;
+        const char *root_hash;       /* 64 hex */
+        const char *time;            /* RFC 3339 UTC */
+        const char *ttp_sig;         /* base64 DER */
+        const char *timestamp_token; /* base64 DER */
+        const char *tsa_chain[BUNDLE_CHAIN_MAX];
+        size_t tsa_chain_len;
+};
+
+/* Read a head object strictly (with or without "tds_tree_head"). */
+int bundle_head_from_json(json_t *obj, struct bundle_head *head, char *err,
+                          size_t errlen);
+/* A new head object, "tds_tree_head": 1 included when `file` is set. */
+json_t *bundle_head_to_json(const struct bundle_head *head, int file, char *err,
+                            size_t errlen);
+
+/*
+ * Trust for heads.  `ttp_key_pem` (may be NULL): the TTP public key
+ * (SPKI PEM) the head must be signed by; without it the key comes from
+ * the evidence (bundles) or is not pinned (heads alone, then the verdict
+ * says so).  `tsa_root_pem` (may be NULL): the trust anchor of the TSA
+ * chain; without it the last certificate of tsa_chain is the anchor and
+ * must hold the TTP's public key (the TTP is its own TSA).
+ */
+struct bundle_trust {
+        const char *ttp_key_pem;
+        size_t ttp_key_pem_len;
+        const char *tsa_root_pem;
+        size_t tsa_root_pem_len;
+};
+
+/* What a successful check established. */
+struct bundle_verdict {
+        time_t stamped_at; /* the token's genTime */
+        uint64_t tree_size;
+        uint64_t leaf_index; /* bundles only */
+};
+
+/*
+ * Verify a head alone: log_id is the key id of the TTP key, ttp_sig over
+ * the tree_head TBS under it, the token over SHA-256 of that TBS by a
+ * TSA chaining to the anchor, with the timeStamping EKU, its genTime
+ * within 5 minutes of the head's time.  0 when all holds; -1 with the
+ * reason otherwise.
+ */
+int bundle_head_verify(const struct bundle_head *head,
+                       const struct bundle_trust *trust,
+                       struct bundle_verdict *verdict, char *err,
+                       size_t errlen);
+
+/*
+ * The leaf TBS of an evidence object and its Merkle leaf hash.
+ * `*leaf` is malloc'ed (caller frees), may be NULL if not wanted.
+ */
+int bundle_leaf(const struct evidence *ev, char **leaf, size_t *leaf_len,
+                merkle_hash leaf_hash, char *err, size_t errlen);
+
+/*
+ * Verify a bundle, in this order, stopping at the first failure with a
+ * reason that names the piece: the bundle's form; evidence_verify() (the
+ * NRO, the NRR, the TTP's countersignature, `doc_path` if not NULL);
+ * the leaf rebuilt from the evidence and its inclusion proof up to the
+ * head's root; the head (bundle_head_verify) signed by the same TTP key
+ * as the evidence; the evidence's time not after the token's genTime
+ * (5 minutes of clock skew allowed).
+ */
+int bundle_verify(json_t *bundle, const struct bundle_trust *trust,
+                  const char *doc_path, struct bundle_verdict *verdict,
+                  char *err, size_t errlen);
+
+/*
+ * Verify that `old` is a prefix of `new` with the consistency `proof`
+ * (both heads verified first with `trust`).
+ */
+int bundle_heads_consistent(const struct bundle_head *old_head,
+                            const struct bundle_head *new_head,
+                            const merkle_hash *proof, size_t proof_len,
+                            const struct bundle_trust *trust, char *err,
+                            size_t errlen);
+
+#endif
