@@ -39,8 +39,10 @@
 #include "crypto.h"
 #include "hex.h"
 #include "ids.h"
+#include "merkle.h"
 #include "proto_client.h"
 #include "tbs.h"
+#include "tsa.h"
 
 #define T_MIB             (1024 * 1024)
 #define T_DEFAULT_TIMEOUT 15000
@@ -4027,6 +4029,257 @@ done:
         return ret;
 }
 
+/* --- the evidence log ----------------------------------------------------
+ */
+
+/* A JSON array of 64-hex hashes into `out` (MERKLE_MAX_PROOF). */
+static int hashes_of(struct t *t, const json_t *arr, merkle_hash *out,
+                     size_t *len)
+{
+        size_t i, n;
+        const json_t *v;
+
+        CHECK(json_is_array(arr) && json_array_size(arr) <= MERKLE_MAX_PROOF,
+              "proof is not an array of at most %d hashes", MERKLE_MAX_PROOF);
+        json_array_foreach(arr, i, v)
+        {
+                CHECK(json_is_string(v) &&
+                          hex_decode(json_string_value(v), 64, HEX_LOWER_ONLY,
+                                     out[i], MERKLE_HASH_LEN, &n, NULL,
+                                     0) == 0 &&
+                          n == MERKLE_HASH_LEN,
+                      "proof[%zu] is not a SHA-256 in hex", i);
+        }
+        *len = json_array_size(arr);
+        return 0;
+done:
+        return -1;
+}
+
+/* A DER value given as base64 into a tsa_cert (caller clears). */
+static int der_of(struct t *t, const json_t *v, struct tsa_cert *c)
+{
+        CHECK(pc_b64_decode(v, &c->der, &c->len) == 0,
+              "not base64 where DER was expected");
+        return 0;
+done:
+        return -1;
+}
+
+/*
+ * Check a signed tree head (the head fields of log.head / log.proof)
+ * from first principles: the tree_head TBS written out here, the TTP's
+ * signature over it, and the RFC 3161 token over its SHA-256 by a TSA
+ * whose chain ends in a CA certificate of the TTP key.
+ */
+static int check_head(struct t *t, const json_t *body, merkle_hash root)
+{
+        struct tsa_cert chain[4];
+        unsigned char digest[32];
+        unsigned char *token = NULL;
+        size_t token_len = 0, n = 0, nchain = 0;
+        char tbs[512], log_id[CRYPTO_KEY_ID_LEN + 1];
+        const json_t *arr = json_object_get(body, "tsa_chain");
+        time_t gen_time, head_time;
+        int ret = -1;
+
+        memset(chain, 0, sizeof(chain));
+        TRY(crypto_key_id(t->ttp, log_id, ERR));
+        snprintf(
+            tbs, sizeof(tbs),
+            "tds/1 tree_head\nlog_id=%s\ntree_size=%lld\nroot_hash=%s\n"
+            "time=%s\n",
+            log_id,
+            (long long)json_integer_value(json_object_get(body, "tree_size")),
+            SHOW(pc_str(body, "root_hash")), SHOW(pc_str(body, "time")));
+        CHECK(pc_verify_b64(t->ttp, tbs, strlen(tbs), pc_str(body, "ttp_sig"),
+                            ERR) == 0,
+              "tree head ttp_sig does not verify under the TTP key: %s",
+              t->err);
+        CHECK(hex_decode(pc_str(body, "root_hash"), 64, HEX_LOWER_ONLY, root,
+                         MERKLE_HASH_LEN, &n, NULL, 0) == 0,
+              "root_hash not hex");
+        CHECK(json_array_size(arr) == 2, "tsa_chain has %zu certificates",
+              json_array_size(arr));
+        for (nchain = 0; nchain < 2; nchain++)
+                TRY(der_of(t, json_array_get(arr, nchain), &chain[nchain]));
+        CHECK(tsa_cert_matches_key(&chain[1], t->ttp, ERR) == 0,
+              "the TSA chain's anchor is not a certificate of the TTP key");
+        CHECK(pc_b64_decode(json_object_get(body, "timestamp_token"), &token,
+                            &token_len) == 0,
+              "timestamp_token is not base64");
+        TRY(crypto_sha256(tbs, strlen(tbs), digest, ERR));
+        CHECK(tsa_verify(token, token_len, digest, &chain[1], &chain[0], 1,
+                         &gen_time, ERR) == 0,
+              "timestamp token does not verify: %s", t->err);
+        TRY(ids_time_parse(pc_str(body, "time"), &head_time, ERR));
+        CHECK(gen_time >= head_time - 5 && gen_time <= head_time + 300,
+              "token time %lld far from head time %lld", (long long)gen_time,
+              (long long)head_time);
+        /* Another digest must not verify: the check is not vacuous. */
+        digest[0] ^= 1;
+        CHECK(tsa_verify(token, token_len, digest, &chain[1], &chain[0], 1,
+                         NULL, ERR) == -1,
+              "timestamp token verifies over another digest");
+        t->err[0] = '\0';
+        ret = 0;
+done:
+        free(token);
+        for (size_t i = 0; i < nchain; i++)
+                tsa_cert_clear(&chain[i]);
+        return ret;
+}
+
+/*
+ * An exchange is logged as a leaf whose bytes this test writes out on
+ * its own; log.proof proves it into a signed, time-stamped head; a later
+ * head is consistent with it; and the log's errors change nothing.
+ */
+static int sc_evidence_log(struct t *t, int arg)
+{
+        struct party a, b;
+        struct upload up;
+        struct download dl;
+        char hex[8192], want[4096], sig_sha[65], leaf_hex[65];
+        unsigned char leaf[4096], sig_hash[32];
+        unsigned char *sig = NULL;
+        size_t leaf_len, sig_len, plen, n;
+        merkle_hash leaf_hash, root, root2, proof[MERKLE_MAX_PROOF];
+        json_t *env = NULL, *res, *body;
+        long index, count;
+        uint64_t size1, size2;
+        int ret = -1;
+
+        (void)arg;
+        memset(&a, 0, sizeof(a));
+        memset(&b, 0, sizeof(b));
+        memset(&up, 0, sizeof(up));
+        TRY(parties_new(t, 1, &a, "la", &b, "lb", NULL));
+        TRY(do_upload(t, &a, &up, 1000));
+        TRY(do_download(t, &a, &b, &up, &dl));
+        TRY(db_long(t, &count,
+                    "SELECT COUNT(*) FROM log_leaves WHERE file_id = \"%s\"",
+                    up.file_id));
+        CHECK(count == 2, "%ld leaves for %s, expected 2 (upload, exchange)",
+              count, up.file_id);
+        {
+                char sql[256];
+                snprintf(sql, sizeof(sql),
+                         "SELECT HEX(leaf) FROM log_leaves WHERE file_id = "
+                         "\"%s\" AND event = \"exchange\"",
+                         up.file_id);
+                TRY(db_query(t, sql, hex, sizeof(hex)));
+        }
+        TRY(db_long(t, &index,
+                    "SELECT leaf_index FROM log_leaves WHERE file_id = \"%s\" "
+                    "AND event = \"exchange\"",
+                    up.file_id));
+        CHECK(hex_decode(hex, strlen(hex), 0, leaf, sizeof(leaf), &leaf_len,
+                         NULL, 0) == 0,
+              "leaf is not hex: %.80s", hex);
+        {
+                json_t *v = json_string(dl.ttp_sig);
+                int rc = pc_b64_decode(v, &sig, &sig_len);
+
+                json_decref(v);
+                CHECK(rc == 0, "ttp_sig not base64");
+        }
+        TRY(crypto_sha256(sig, sig_len, sig_hash, ERR));
+        hex_encode(sig_hash, 32, sig_sha, sizeof(sig_sha));
+        snprintf(want, sizeof(want),
+                 "tds/1 leaf\nevent=exchange\nfile_id=%s\nuploader=%s\n"
+                 "uploader_key_id=%s\ndownloader=%s\ndownloader_key_id=%s\n"
+                 "sha256=%s\nsize=%s\nupload_nonce=%s\ndownload_nonce=%s\n"
+                 "nro_sha256=%s\nnrr_sha256=%s\nabort=\ntime=%s\n"
+                 "ttp_sig_sha256=%s\n",
+                 up.file_id, a.u.name, a.u.key_id, b.u.name, b.u.key_id,
+                 up.sha256, up.size_dec, up.nonce, dl.nonce, up.nro_sha256,
+                 dl.nrr_sha256, dl.time, sig_sha);
+        CHECK(leaf_len == strlen(want) && memcmp(leaf, want, leaf_len) == 0,
+              "exchange leaf is\n%.*s\nexpected\n%s", (int)leaf_len,
+              (const char *)leaf, want);
+        merkle_leaf_hash(leaf, leaf_len, leaf_hash);
+        hex_encode(leaf_hash, 32, leaf_hex, sizeof(leaf_hex));
+
+        /* Inclusion into a signed head. */
+        TRYP(env = req_new(t, &b, "log.proof.request",
+                           json_pack("{s:s}", "leaf_hash", leaf_hex)));
+        TRY(send_env(t, env));
+        TRYP(res = await(t, &b, "log.proof", NULL, msg_id_of(env)));
+        body = pc_body(res);
+        CHECK(
+            json_integer_value(json_object_get(body, "leaf_index")) == index,
+            "log.proof leaf_index %lld, the database says %ld",
+            (long long)json_integer_value(json_object_get(body, "leaf_index")),
+            index);
+        size1 =
+            (uint64_t)json_integer_value(json_object_get(body, "tree_size"));
+        TRY(check_head(t, body, root));
+        TRY(hashes_of(t, json_object_get(body, "proof"), proof, &plen));
+        CHECK(merkle_verify_inclusion((uint64_t)index, size1, leaf_hash, proof,
+                                      plen, root, ERR) == 0,
+              "inclusion proof of leaf %ld in %llu does not verify: %s", index,
+              (unsigned long long)size1, t->err);
+        leaf_hash[0] ^= 1;
+        CHECK(merkle_verify_inclusion((uint64_t)index, size1, leaf_hash, proof,
+                                      plen, root, ERR) == -1,
+              "inclusion proof verifies for another leaf");
+        json_decref(env);
+
+        /* Another exchange, then the latest head and consistency. */
+        TRY(do_download(t, &a, &b, &up, &dl));
+        TRYP(env = req_new(t, &a, "log.head.request", json_object()));
+        TRY(send_env(t, env));
+        TRYP(res = await(t, &a, "log.head", NULL, msg_id_of(env)));
+        body = pc_body(res);
+        size2 =
+            (uint64_t)json_integer_value(json_object_get(body, "tree_size"));
+        CHECK(size2 > size1, "head size %llu after a new exchange, was %llu",
+              (unsigned long long)size2, (unsigned long long)size1);
+        TRY(check_head(t, body, root2));
+        json_decref(env);
+        TRYP(env = req_new(t, &a, "log.consistency.request",
+                           json_pack("{s:I, s:I}", "first", (json_int_t)size1,
+                                     "second", (json_int_t)size2)));
+        TRY(send_env(t, env));
+        TRYP(res = await(t, &a, "log.consistency", NULL, msg_id_of(env)));
+        TRY(hashes_of(t, json_object_get(pc_body(res), "proof"), proof, &plen));
+        CHECK(merkle_verify_consistency(size1, size2, root, root2, proof, plen,
+                                        ERR) == 0,
+              "consistency %llu -> %llu does not verify: %s",
+              (unsigned long long)size1, (unsigned long long)size2, t->err);
+        root[5] ^= 1;
+        CHECK(merkle_verify_consistency(size1, size2, root, root2, proof, plen,
+                                        ERR) == -1,
+              "consistency proof verifies for a rewritten old root");
+
+        /* Errors: nothing changes. */
+        TRY(expect_error_req(t, &a, "log.proof.request",
+                             json_pack("{s:s}", "leaf_hash", up.sha256),
+                             "unknown_leaf"));
+        TRY(expect_error_req(t, &a, "log.consistency.request",
+                             json_pack("{s:i, s:i}", "first", 0, "second", 1),
+                             "bad_range"));
+        TRY(expect_error_req(t, &a, "log.consistency.request",
+                             json_pack("{s:I, s:I}", "first", (json_int_t)size2,
+                                       "second", (json_int_t)size1),
+                             "bad_range"));
+        TRY(expect_error_req(t, &a, "log.consistency.request",
+                             json_pack("{s:i, s:I}", "first", 1, "second",
+                                       (json_int_t)(size2 + 1000000)),
+                             "bad_range"));
+        (void)n;
+        TRY(quiet(t, &a, &b, NULL));
+        ret = 0;
+done:
+        json_decref(env);
+        free(sig);
+        up_fini(&up);
+        party_fini(&a);
+        party_fini(&b);
+        return ret;
+}
+
 static int sc_client_self_check(struct t *t, int arg)
 {
         int ret = -1;
@@ -4056,6 +4309,7 @@ static const struct scenario scenarios[] = {
     {"register-key-conflict", sc_register_key_conflict, 0, 1},
     {"register-bad-signature", sc_register_bad_signature, 0, 1},
     {"exchange", sc_exchange, 100000, 1},
+    {"evidence-log", sc_evidence_log, 0, 1},
     {"exchange-empty", sc_exchange, 0, 1},
     {"exchange-large", sc_exchange, 3 * T_MIB + 17, 1},
     {"two-downloaders", sc_two_downloaders, 0, 1},
