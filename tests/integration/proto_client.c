@@ -361,9 +361,11 @@ const char *pc_bootstrap(const struct pc *pc)
 
 int pc_type_is_signed(const char *type)
 {
-        static const char *const signed_types[] = {"register", "upload.request",
-                                                   "download.request", "abort",
-                                                   "catalog.request"};
+        static const char *const signed_types[] = {
+            "register",          "upload.request",
+            "download.request",  "abort",
+            "catalog.request",   "log.head.request",
+            "log.proof.request", "log.consistency.request"};
 
         for (size_t i = 0; i < sizeof(signed_types) / sizeof(*signed_types);
              i++)
@@ -565,7 +567,11 @@ enum pc_kind {
         PK_PATH,
         PK_FILES,
         PK_MSG_ID,
-        PK_NAME
+        PK_NAME,
+        PK_COUNT, /* tree size, leaf index: integer 0..2^53 */
+        PK_TOKEN, /* base64 DER, 1..8192 bytes */
+        PK_CHAIN, /* 1..4 base64 DER certificates */
+        PK_HASHES /* 0..128 hex SHA-256 */
 };
 
 struct pc_field {
@@ -641,13 +647,36 @@ static const struct pc_type pc_ttp_types[] = {
      {{"in_reply_to", PK_MSG_ID, 0},
       {"code", PK_CODE, 0},
       {"message", PK_TEXT, 0}}},
+    /* docs/protocol.md section 12, the evidence log. */
+    {"log.head",
+     {{"tree_size", PK_COUNT, 0},
+      {"root_hash", PK_HEX64, 0},
+      {"time", PK_TIME, 0},
+      {"ttp_sig", PK_SIG, 0},
+      {"timestamp_token", PK_TOKEN, 0},
+      {"tsa_chain", PK_CHAIN, 0}}},
+    {"log.proof",
+     {{"leaf_hash", PK_HEX64, 0},
+      {"leaf_index", PK_COUNT, 0},
+      {"proof", PK_HASHES, 0},
+      {"tree_size", PK_COUNT, 0},
+      {"root_hash", PK_HEX64, 0},
+      {"time", PK_TIME, 0},
+      {"ttp_sig", PK_SIG, 0},
+      {"timestamp_token", PK_TOKEN, 0},
+      {"tsa_chain", PK_CHAIN, 0}}},
+    {"log.consistency",
+     {{"first", PK_COUNT, 0},
+      {"second", PK_COUNT, 0},
+      {"proof", PK_HASHES, 0}}},
 };
 
 static const char *const pc_codes[] = {
     "bad_json",     "bad_schema",    "bad_signature", "unknown_user",
     "unknown_file", "nonce_invalid", "nonce_expired", "hash_mismatch",
     "bad_path",     "not_owner",     "file_aborted",  "file_exists",
-    "key_conflict", "too_large",     "internal"};
+    "key_conflict", "too_large",     "internal",      "unknown_leaf",
+    "bad_range"};
 
 static int pc_check_b64_len(const json_t *v, size_t min, size_t max)
 {
@@ -757,6 +786,28 @@ static int pc_check_value(const json_t *v, enum pc_kind kind, char *why,
                     json_integer_value(v) > 3)
                         goto bad;
                 return 1;
+        case PK_COUNT:
+                if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+                    json_integer_value(v) > ((json_int_t)1 << 53))
+                        goto bad;
+                return 1;
+        case PK_CHAIN:
+                if (!json_is_array(v) || json_array_size(v) < 1 ||
+                    json_array_size(v) > 4)
+                        goto bad;
+                for (i = 0; i < json_array_size(v); i++)
+                        if (!pc_check_value(json_array_get(v, i), PK_TOKEN, why,
+                                            whylen))
+                                return 0;
+                return 1;
+        case PK_HASHES:
+                if (!json_is_array(v) || json_array_size(v) > 128)
+                        goto bad;
+                for (i = 0; i < json_array_size(v); i++)
+                        if (!pc_check_value(json_array_get(v, i), PK_HEX64, why,
+                                            whylen))
+                                return 0;
+                return 1;
         case PK_FILES:
                 if (!json_is_array(v) || json_array_size(v) > PC_CATALOG_MAX)
                         goto bad;
@@ -783,6 +834,10 @@ static int pc_check_value(const json_t *v, enum pc_kind kind, char *why,
                 return 1;
         case PK_SIG:
                 if (!pc_check_b64_len(v, 8, PC_SIG_MAX))
+                        goto bad;
+                return 1;
+        case PK_TOKEN:
+                if (!pc_check_b64_len(v, 1, 8192))
                         goto bad;
                 return 1;
         case PK_PUBKEY: {
