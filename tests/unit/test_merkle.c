@@ -12,6 +12,7 @@
 #include "unit.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 
 #define MAXN     130 /* every tree size 1..MAXN */
 #define FLIP_MAX 16  /* every bit flip of every proof up to this size */
@@ -1054,6 +1055,48 @@ static void test_huge(void)
         CHECK(strstr(err, "out of range") != NULL);
 }
 
+/* ---- Threads: each has its own digest context, freed when it ends. */
+
+#define THREADS       4
+#define THREAD_LEAVES 2000
+
+static void *thread_root(void *arg)
+{
+        struct merkle_frontier f;
+        unsigned char b[4];
+        merkle_hash h;
+        uint32_t i;
+
+        merkle_frontier_init(&f);
+        for (i = 0; i < THREAD_LEAVES; i++) {
+                memcpy(b, &i, sizeof(b));
+                merkle_leaf_hash(b, sizeof(b), h);
+                if (merkle_frontier_append(&f, h, NULL, NULL) != 0)
+                        return NULL;
+        }
+        merkle_frontier_root(&f, arg);
+        return arg;
+}
+
+static void test_threads(void)
+{
+        pthread_t tid[THREADS];
+        merkle_hash roots[THREADS + 1];
+        void *ret;
+        int i;
+
+        memset(roots, 0, sizeof(roots));
+        REQUIRE(thread_root(roots[THREADS]) != NULL);
+        for (i = 0; i < THREADS; i++)
+                REQUIRE(pthread_create(&tid[i], NULL, thread_root, roots[i]) ==
+                        0);
+        for (i = 0; i < THREADS; i++) {
+                REQUIRE(pthread_join(tid[i], &ret) == 0);
+                CHECK(ret == roots[i]);
+                CHECK(hash_eq(roots[i], roots[THREADS]));
+        }
+}
+
 int main(void)
 {
         test_hashes();
@@ -1061,6 +1104,7 @@ int main(void)
         test_against_reference();
         test_frontier_limits();
         test_huge();
+        test_threads();
         printf("test_merkle: %d single-bit flips tried\n", flip_count);
         return unit_done("test_merkle");
 }
