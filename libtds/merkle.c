@@ -3,11 +3,11 @@
  *
  * Every subtree the RFC's recursion (MTH, PATH, SUBPROOF) names is either
  * a complete aligned node, read from the caller's store, or a right-edge
- * range [lo, hi) whose start is aligned to the power of two above its
- * length: that range is the complete nodes its length decomposes into,
- * largest first, hashed together from the right, exactly as MTH splits
- * it.  So proofs come from stored nodes without any leaf above the tree
- * size being asked for.
+ * range [lo, hi) whose start is a multiple of the smallest power of two
+ * >= hi - lo: that range is the complete nodes its length decomposes
+ * into, largest first, hashed together from the right, exactly as MTH
+ * splits it.  So proofs come from stored nodes without any node beyond
+ * the tree size being asked for.
  *
  * The verifiers are RFC 9162 2.1.3.2 and 2.1.4.2 step by step; the
  * proof length is checked by the algorithms themselves (a proof that is
