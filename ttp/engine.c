@@ -135,12 +135,16 @@ static enum verdict reject(struct txn *t, enum proto_code code, const char *fmt,
 static enum verdict reject(struct txn *t, enum proto_code code, const char *fmt,
                            ...)
 {
+        char text[sizeof(t->why)];
         va_list ap;
 
         t->code = code;
+        /* Callers pass a callee's reason, t->why itself, as an argument:
+         * formatting straight into it would read what is being written. */
         va_start(ap, fmt);
-        vsnprintf(t->why, sizeof(t->why), fmt, ap);
+        vsnprintf(text, sizeof(text), fmt, ap);
         va_end(ap);
+        memcpy(t->why, text, sizeof(t->why));
         return V_REJECT;
 }
 
