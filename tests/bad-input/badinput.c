@@ -1811,6 +1811,15 @@ static int outbox_new_row(void *arg, MYSQL_ROW row, unsigned long *lens,
         return 0;
 }
 
+/* The row's payload, short, for a failure message (static buffer). */
+static const char *describe_row(const struct outbox_row *o)
+{
+        static char text[700];
+
+        describe(o->payload, text, sizeof(text));
+        return text;
+}
+
 /* The daemon's stored offset of the partition has passed `offset`. */
 static int wait_processed(struct bi *b, const struct pc_sent *sent)
 {
@@ -2028,6 +2037,11 @@ static int check_state(struct bi *b, struct bcase *c,
                 return bi_fail(
                     b, "the outbox gained %d rows, not one reply%s", o->rows,
                     o->rows == 1 ? " (its payload is not JSON)" : "");
+        if (dead != (strcmp(o->topic, "dead-letter") == 0))
+                return bi_fail(b, "expected %s, the daemon queued %s (%s)",
+                               dead ? "a dead letter" : "a reply",
+                               dead ? "a reply" : "a dead letter",
+                               describe_row(o));
         /* A rejected message is recorded, so that its retry is answered
          * the same; unless its msg_id was known (a retry, or another
          * user's id: then nothing is recorded and the reply answers no
