@@ -40,6 +40,8 @@
 #define ENGINE_DEADLOCK_TRIES 5
 #define ENGINE_REPLIES_MAX    4096 /* download.cancelled fan-out bound */
 #define ENGINE_CLEANUP_MAX    2
+/* Of the value and of the key in a dead letter: whatever the input, the
+ * record stays far below what the broker accepts (decision 27). */
 #define ENGINE_DEAD_VALUE_MAX (64 * 1024)
 #define ENGINE_CATALOG_BYTES  (900 * 1024)
 
@@ -155,12 +157,16 @@ static enum verdict reject(struct txn *t, enum proto_code code, const char *fmt,
 static enum verdict reject(struct txn *t, enum proto_code code, const char *fmt,
                            ...)
 {
+        char text[sizeof(t->why)];
         va_list ap;
 
         t->code = code;
+        /* Callers pass a callee's reason, t->why itself, as an argument:
+         * formatting straight into it would read what is being written. */
         va_start(ap, fmt);
-        vsnprintf(t->why, sizeof(t->why), fmt, ap);
+        vsnprintf(text, sizeof(text), fmt, ap);
         va_end(ap);
+        memcpy(t->why, text, sizeof(t->why));
         return V_REJECT;
 }
 
@@ -255,7 +261,10 @@ static int reply_dead_letter(struct txn *t, enum proto_code code,
         json_t *obj = NULL;
         int ret = -1;
 
-        if (key != NULL && (key_b64 = base64_encode(key, keylen)) == NULL)
+        if (key != NULL &&
+            (key_b64 = base64_encode(key, keylen > ENGINE_DEAD_VALUE_MAX
+                                              ? ENGINE_DEAD_VALUE_MAX
+                                              : keylen)) == NULL)
                 goto done;
         value_b64 = base64_encode(
             value, len > ENGINE_DEAD_VALUE_MAX ? ENGINE_DEAD_VALUE_MAX : len);

@@ -358,9 +358,11 @@ def dead_letter_schema():
                           "maximum": 2147483647},
             "offset": {"type": "integer", "minimum": 0},
             "key_b64": {
-                "description": "the Kafka key, base64, null if none",
+                "description": "the first 64 KiB of the Kafka key, base64, "
+                               "null if none (decision 27)",
                 "oneOf": [{"type": "null"},
-                          {"type": "string", "pattern": B64}]},
+                          {"type": "string", "maxLength": 87384,
+                           "pattern": B64}]},
             "value_b64": {
                 "description": "the first 64 KiB of the Kafka value, base64",
                 "type": "string", "maxLength": 87384, "pattern": B64},
