@@ -442,6 +442,11 @@ static int table_row(void *arg, MYSQL_ROW row, unsigned long *lens,
                 t->bookkeeping++;
                 return 0;
         }
+        /* The daemon's timer signs tree heads on its own schedule, so a
+         * head may be added during any case.  A head only ever describes
+         * log_leaves, log_nodes and log_state, which are checked. */
+        if (strcmp(row[0], "tree_heads") == 0)
+                return 0;
         snprintf(sql + used, sizeof(t->b->checksum_sql) - used, "%s`%s`",
                  t->others++ ? ", " : "CHECKSUM TABLE ", row[0]);
         return 0;
@@ -469,7 +474,8 @@ static int db_tables(struct bi *b)
                                "others",
                                t.bookkeeping, t.others);
         printf("# state: %s; outbox, processed_messages and "
-               "consumer_offsets row by row\n",
+               "consumer_offsets row by row; tree_heads (signed on a timer) "
+               "not compared\n",
                b->checksum_sql);
         return 0;
 }
