@@ -24,12 +24,25 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/*
+ * MERKLE_MAX_LEVEL: a tree of at most 2^63 - 1 leaves.  MERKLE_MAX_PROOF:
+ * room for the hashes of any inclusion or consistency proof (no proof of
+ * such a tree needs more than 64).
+ */
 #define MERKLE_HASH_LEN  32
-#define MERKLE_MAX_LEVEL 63  /* a tree of at most 2^63 - 1 leaves */
-#define MERKLE_MAX_PROOF 128 /* hashes in any inclusion or consistency proof */
+#define MERKLE_MAX_LEVEL 63
+#define MERKLE_MAX_PROOF 128
+
+/* The largest tree size: sizes above it are refused everywhere. */
+#define MERKLE_MAX_SIZE ((UINT64_C(1) << MERKLE_MAX_LEVEL) - 1)
 
 typedef unsigned char merkle_hash[MERKLE_HASH_LEN];
 
+/*
+ * The three hashes.  `out` may be the same buffer as `left` or `right`.
+ * They cannot fail short of OpenSSL failing to hash (out of memory):
+ * they abort() then rather than leave in `out` something not the hash.
+ */
 void merkle_leaf_hash(const void *leaf, size_t len, merkle_hash out);
 void merkle_node_hash(const merkle_hash left, const merkle_hash right,
                       merkle_hash out);
@@ -55,8 +68,11 @@ typedef int (*merkle_node_fn)(void *ctx, unsigned level, uint64_t index,
 /*
  * Append one leaf (its leaf hash).  `emit` (may be NULL) sees node
  * (0, size) and every node the append completes, bottom up; a non-zero
- * return from it stops the append, leaves `f` unchanged and is returned.
- * -1 if the tree is full.
+ * return from it stops the append, leaves `f` unchanged and is returned
+ * (the nodes emitted before it are emitted again by the next append of
+ * the same leaf: storing them must be idempotent).  -1 if the tree is
+ * full (MERKLE_MAX_SIZE leaves) or `f` is inconsistent (count is not
+ * popcount(size)).
  */
 int merkle_frontier_append(struct merkle_frontier *f,
                            const merkle_hash leaf_hash, merkle_node_fn emit,
@@ -76,8 +92,7 @@ void merkle_frontier_root(const struct merkle_frontier *f, merkle_hash out);
 size_t merkle_frontier_encode(const struct merkle_frontier *f,
                               unsigned char *out);
 int merkle_frontier_decode(const unsigned char *in, size_t len,
-                           struct merkle_frontier *f, char *err,
-                           size_t errlen);
+                           struct merkle_frontier *f, char *err, size_t errlen);
 
 /*
  * Node source for proofs: the hash of the complete node (level, index),
@@ -113,7 +128,8 @@ int merkle_consistency_proof(uint64_t first, uint64_t second,
 /*
  * RFC 9162 2.1.3.2: 0 when `proof` shows the leaf hash at `index` in the
  * tree of `size` leaves whose root is `root`; -1 with the reason (index
- * out of range, wrong proof length, root mismatch) otherwise.
+ * out of range, size over MERKLE_MAX_SIZE, wrong proof length, root
+ * mismatch) otherwise.  Never reads past proof[len - 1].
  */
 int merkle_verify_inclusion(uint64_t index, uint64_t size,
                             const merkle_hash leaf_hash,
@@ -124,7 +140,8 @@ int merkle_verify_inclusion(uint64_t index, uint64_t size,
  * RFC 9162 2.1.4.2: 0 when `proof` shows that the tree of `first` leaves
  * with root `first_root` is a prefix of the tree of `second` leaves with
  * root `second_root`.  first == second needs an empty proof and equal
- * roots; first == 0 is always consistent with an empty proof.
+ * roots; first == 0 is always consistent with an empty proof (and
+ * `first_root` is then not read).  Sizes over MERKLE_MAX_SIZE are refused.
  */
 int merkle_verify_consistency(uint64_t first, uint64_t second,
                               const merkle_hash first_root,
