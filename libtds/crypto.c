@@ -3,6 +3,7 @@
  * deprecated EC_KEY calls).
  */
 #include "crypto.h"
+#include "crypto_internal.h"
 
 #include "atomicfile.h"
 #include "hex.h"
@@ -174,6 +175,11 @@ void crypto_key_free(struct crypto_key *key)
 int crypto_key_has_private(const struct crypto_key *key)
 {
         return key != NULL && key->has_private;
+}
+
+EVP_PKEY *crypto_key_pkey(const struct crypto_key *key)
+{
+        return key->pkey;
 }
 
 int crypto_key_to_pem(const struct crypto_key *key, const char *passphrase,

@@ -10,14 +10,16 @@
  *     ("TDS TSA": basicConstraints CA:FALSE, keyUsage digitalSignature
  *     critical, extendedKeyUsage timeStamping critical), as RFC 3161
  *     section 2.3 requires.
+ * Both are X.509 v3 with a random 16-byte serial, signed with SHA-256,
+ * and carry key identifiers (subject; authority for the TSA).
  * A token is then checkable by hand:
  *   openssl ts -verify -digest HEX -in token.der -token_in \
  *           -CAfile ttp-ca.pem -untrusted tsa.pem
  *
  * Tokens are TimeStampTokens (the CMS SignedData ContentInfo, DER) over a
  * SHA-256 message imprint, signed with SHA-256, carrying the signer's
- * certificate (ESSCertIDv2), the policy TSA_POLICY_OID, a serial number
- * and genTime to the second.
+ * certificate (ESSCertIDv2), the policy TSA_POLICY_OID, a serial number,
+ * genTime to the second and the TSA's name (the certificate's subject).
  */
 #ifndef TDS_TSA_H
 #define TDS_TSA_H
@@ -28,7 +30,13 @@
 
 #include "crypto.h"
 
-#define TSA_POLICY_OID "1.3.6.1.4.1.57264.1.1" /* TDS time-stamp policy */
+/*
+ * The TDS time-stamp policy: a UUID OID (ITU-T X.667, arc 2.25, UUID
+ * ec7e81e1-7c44-40e6-8e29-8c2a5468187b), which needs no registration.
+ * 1.3.6.1.4.1.57264 is Sigstore's enterprise arc, where .1.1 already names
+ * Fulcio's OIDC-issuer certificate extension: not ours to use.
+ */
+#define TSA_POLICY_OID "2.25.314354670705049625719484453363554719867"
 
 /* A DER certificate (caller frees `der` with free()). */
 struct tsa_cert {
@@ -91,8 +99,11 @@ int tsa_stamp(struct tsa_signer *s, const unsigned char digest[32],
  * signer certificate may also come from the token), the signer's
  * timeStamping EKU, and that the message imprint is SHA-256 `digest`.
  * The chain is checked at the token's genTime, not at the current time,
- * so old evidence stays checkable after the certificates expire.  0 when
- * all holds, `*gen_time` (may be NULL) set; -1 with the reason otherwise.
+ * so old evidence stays checkable after the certificates expire.  The
+ * token must be exactly DER: OpenSSL checks the signature over its own
+ * re-encoding, so a BER variant would otherwise pass for the signed bytes.
+ * 0 when all holds, `*gen_time` (may be NULL) set; -1 with the reason
+ * otherwise.
  */
 int tsa_verify(const unsigned char *token, size_t token_len,
                const unsigned char digest[32], const struct tsa_cert *root,
@@ -102,9 +113,11 @@ int tsa_verify(const unsigned char *token, size_t token_len,
 /*
  * Read what a token says without verifying it: genTime, the serial (when
  * it fits 64 bits) and the imprint digest.  -1 if it does not parse.
+ * Each output may be NULL; asking for a serial that does not fit 64 bits,
+ * or for the digest of an imprint that is not SHA-256, is -1 too.
  */
 int tsa_token_info(const unsigned char *token, size_t token_len,
-                   time_t *gen_time, uint64_t *serial,
-                   unsigned char digest[32], char *err, size_t errlen);
+                   time_t *gen_time, uint64_t *serial, unsigned char digest[32],
+                   char *err, size_t errlen);
 
 #endif
