@@ -959,12 +959,13 @@ static int check_inclusion(const struct evidence *ev, uint64_t index,
                 return -1; /* forms checked */
         if (merkle_verify_inclusion(index, h->tree_size, leaf_hash, proof, len,
                                     root, why, sizeof(why)) == -1) {
+                /* The length is right (above): only the root can differ. */
                 errbuf_set(err, errlen,
-                           "inclusion proof: root mismatch: the evidence's "
-                           "leaf at index %" PRIu64
-                           " with this proof does not lead to the head's "
-                           "root_hash (%s)",
-                           index, unprefix(why, "merkle: "));
+                           "inclusion proof: root mismatch: the leaf rebuilt "
+                           "from the evidence, at index %" PRIu64
+                           ", and this proof do not lead to the head's "
+                           "root_hash",
+                           index);
                 return -1;
         }
         return 0;
@@ -1088,8 +1089,8 @@ int bundle_verify(json_t *obj, const struct bundle_trust *trust,
                         snprintf(t1, sizeof(t1), "(out of range)");
                 errbuf_set(err, errlen,
                            "evidence: time %s is after the timestamp token's "
-                           "genTime %s (the head that contains it): the "
-                           "event cannot be that recent",
+                           "genTime %s: the head that holds the evidence was "
+                           "time-stamped before the time the evidence claims",
                            b->ev.time, t1);
                 goto done;
         }

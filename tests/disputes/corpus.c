@@ -33,7 +33,7 @@
 #include <openssl/x509v3.h>
 
 #define DOC_M    "The document M: the contract as signed, version 3.\n"
-#define DOC_N    "The document N: the contract as B says it was, v 2.\n"
+#define DOC_N    "The document N: the contract as B read it, vers 2.\n"
 #define FILE_ID  "contract-2026.pdf"
 #define TREE_MAX 16
 
@@ -147,8 +147,10 @@ static void log_free(struct log *l)
 
 static char *random_b64(size_t n)
 {
-        unsigned char buf[64];
+        unsigned char buf[512];
 
+        if (n > sizeof(buf))
+                die("random_b64: %zu bytes", n);
         MUST(crypto_random(buf, n, err, sizeof(err)));
         return b64(buf, n);
 }
@@ -1097,7 +1099,9 @@ static void cases_head(struct corpus *c, struct main_tree *m)
 
         b = main_bundle(m, m->ex, 5, 5, NULL);
         flip(head_of(b), "timestamp_token", -3, 0x10);
-        add(c, "token-bit-flip", b, PIN, "invalid timestamp token:");
+        add(c, "token-bit-flip", b, PIN,
+            "invalid timestamp token: time-stamp token does not verify: "
+            "signature failure");
 
         /* The token of the head of 6 leaves, under the head of 7. */
         tree_root(&m->t, 6, root);
@@ -1133,13 +1137,17 @@ static void cases_head(struct corpus *c, struct main_tree *m)
                     w.rogue.signer, NULL, 0, chain, 2});
                 add(c, "token-foreign-tsa-ttp-anchor",
                     main_bundle(m, m->ex, 5, 5, head), PIN,
-                    "invalid timestamp token:");
+                    "invalid timestamp token: time-stamp token does not "
+                    "verify: "
+                    "certificate verify error");
                 json_decref(head);
         }
 
         /* The right token, but the judge was given another anchor. */
         add(c, "token-under-another-anchor", main_bundle(m, m->ex, 5, 5, NULL),
-            PIN | CORPUS_TRUST_ROGUE_CA, "invalid timestamp token:");
+            PIN | CORPUS_TRUST_ROGUE_CA,
+            "invalid timestamp token: time-stamp token does not verify: "
+            "certificate verify error");
 
         b = main_bundle(m, m->ex, 5, 5, NULL);
         {
@@ -1179,7 +1187,10 @@ static void cases_time_and_form(struct corpus *c, struct main_tree *m)
         add(c, "token-before-tsa-certificate",
             bundle_backdated(y2018, y2019, y2019 + 3660L * 86400,
                              y2018 + 100L * 86400),
-            PIN, "invalid timestamp token:");
+            PIN,
+            "invalid timestamp token: time-stamp token does not verify: "
+            "certificate verify error (Verify error:certificate is not "
+            "yet valid)");
 
         b = main_bundle(m, m->ex, 5, 5, NULL);
         json_object_set_new(b, "note", json_string("trust me"));
@@ -1327,7 +1338,7 @@ void corpus_write(const struct corpus *c, const char *dir)
             {CORPUS_TRUST_TSA_CA, "--tsa-ca", "ttp-ca.pem"},
             {CORPUS_TRUST_ROGUE_CA, "--tsa-ca", "rogue-ca.pem"},
         };
-        char sub[4096], line[256], opts[1024];
+        char sub[4096], line[512], opts[1024];
         size_t i, j;
 
         mkdir_p(dir);

@@ -64,7 +64,7 @@ void corpus_build(struct corpus *c);
 void corpus_free(struct corpus *c);
 
 /*
- * Write the corpus under `dir` (created): keys/*.pem, heads/*.json and
+ * Write the corpus under `dir` (created): keys/ (PEM), heads/ (JSON) and
  * one folder per case with bundle.json, expected, and doc / trust when
  * the case has them.  Fatal on failure.
  */

@@ -78,6 +78,7 @@ static void test_corpus(void)
                           k->name);
                 why[0] = '\0';
                 rc = bundle_verify(k->bundle, &t, doc, &v, why, sizeof(why));
+                printf("%s: %s\n", k->name, rc == 0 ? "VALID" : why);
                 if (want_valid) {
                         CHECK_MSG(rc == 0, k->name);
                         if (rc != 0)
