@@ -32,15 +32,15 @@
 enum corpus_doc { CORPUS_DOC_NONE, CORPUS_DOC_M, CORPUS_DOC_N };
 
 struct corpus_case {
-        char name[64];      /* "NN-what", the folder name */
+        char name[64]; /* "NN-what", the folder name */
         /*
          * "valid" (tds verify exits 0), "invalid <substring of the
          * reason>" (exit 4) or "malformed <substring>" (exit 1: the file
          * is not a well-formed bundle, as for evidence files).
          */
         char expected[256];
-        json_t *bundle;     /* owned */
-        unsigned trust;     /* CORPUS_TRUST_* */
+        json_t *bundle; /* owned */
+        unsigned trust; /* CORPUS_TRUST_* */
         enum corpus_doc doc;
         int form_error; /* malformed: the schema refuses it too */
 };

@@ -72,10 +72,10 @@ static void test_corpus(void)
 
                 trust_of(k->trust, &t);
                 /* Only the malformed ones fail to read. */
-                CHECK_MSG((bundle_from_json(k->bundle, &corpus_b, why,
-                                            sizeof(why)) == -1) ==
-                              (strncmp(k->expected, "malformed ", 10) == 0),
-                          k->name);
+                CHECK_MSG(
+                    (bundle_from_json(k->bundle, &corpus_b, why, sizeof(why)) ==
+                     -1) == (strncmp(k->expected, "malformed ", 10) == 0),
+                    k->name);
                 why[0] = '\0';
                 rc = bundle_verify(k->bundle, &t, doc, &v, why, sizeof(why));
                 printf("%s: %s\n", k->name, rc == 0 ? "VALID" : why);
