@@ -1301,6 +1301,13 @@ const char *corpus_trust_pem(const struct corpus *c, unsigned bit)
 
 /* ---- files -------------------------------------------------------------- */
 
+/* `dir`/`name` into `out`, which must hold it. */
+static void join(char *out, size_t outlen, const char *dir, const char *name)
+{
+        if ((size_t)snprintf(out, outlen, "%s/%s", dir, name) >= outlen)
+                die("path too long: %s/%s", dir, name);
+}
+
 static void mkdir_p(const char *path)
 {
         if (mkdir(path, 0755) == -1 && errno != EEXIST)
@@ -1312,7 +1319,7 @@ static void put(const char *dir, const char *name, const char *text)
         char path[4096];
         FILE *f;
 
-        snprintf(path, sizeof(path), "%s/%s", dir, name);
+        join(path, sizeof(path), dir, name);
         if ((f = fopen(path, "w")) == NULL || fputs(text, f) == EOF ||
             fclose(f) != 0)
                 die("%s: %s", path, strerror(errno));
@@ -1322,7 +1329,7 @@ static void put_json(const char *dir, const char *name, json_t *obj)
 {
         char path[4096];
 
-        snprintf(path, sizeof(path), "%s/%s", dir, name);
+        join(path, sizeof(path), dir, name);
         if (bundle_json_save(obj, path, err, sizeof(err)) == -1)
                 die("%s", err);
 }
@@ -1342,11 +1349,11 @@ void corpus_write(const struct corpus *c, const char *dir)
         size_t i, j;
 
         mkdir_p(dir);
-        snprintf(sub, sizeof(sub), "%s/keys", dir);
+        join(sub, sizeof(sub), dir, "keys");
         mkdir_p(sub);
         for (j = 0; j < sizeof(trust) / sizeof(trust[0]); j++)
                 put(sub, trust[j].file, corpus_trust_pem(c, trust[j].bit));
-        snprintf(sub, sizeof(sub), "%s/heads", dir);
+        join(sub, sizeof(sub), dir, "heads");
         mkdir_p(sub);
         put_json(sub, "head-3.json", c->head_old);
         put_json(sub, "head-7.json", c->head_new);
@@ -1355,7 +1362,7 @@ void corpus_write(const struct corpus *c, const char *dir)
         for (i = 0; i < c->n; i++) {
                 const struct corpus_case *k = &c->cases[i];
 
-                snprintf(sub, sizeof(sub), "%s/%s", dir, k->name);
+                join(sub, sizeof(sub), dir, k->name);
                 mkdir_p(sub);
                 put_json(sub, "bundle.json", k->bundle);
                 snprintf(line, sizeof(line), "%s\n", k->expected);

@@ -343,8 +343,10 @@ static void test_leaf(void)
               memcmp(h, h2, sizeof(h)) == 0);
 
         /* Form errors of the bundle itself. */
-        CHECK(bundle_verify(json_array(), NULL, NULL, NULL, why, sizeof(why)) ==
-              -1);
+        b = json_array();
+        CHECK(bundle_verify(b, NULL, NULL, NULL, why, sizeof(why)) == -1 &&
+              strstr(why, "bundle: must be a JSON object") != NULL);
+        json_decref(b);
         b = json_deep_copy(corpus.cases[1].bundle);
         json_object_set_new(b, "tds_bundle", json_integer(2));
         CHECK(bundle_verify(b, NULL, NULL, NULL, why, sizeof(why)) == -1 &&
