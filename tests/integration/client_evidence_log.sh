@@ -62,6 +62,12 @@ run_tds 4 verify "$run/bad.bundle.json" --ttp-key "$ttp_key"
 grep -q "INVALID: inclusion proof" "$out/stdout" || fail "bad index: $(cat "$out/stdout")"
 ok "tds verify: the bundles are VALID offline, with the document; a moved leaf is not"
 
+for f in "${up%.json}.bundle.json" "$run/exchange.bundle.json"; do
+	bash "$root/tests/disputes/bundle_openssl.sh" --bundle "$f" "$ttp_key" > "$run/recipe.log" 2>&1 ||
+		fail "the openssl recipe on $f: $(cat "$run/recipe.log")"
+done
+ok "docs/evidence.md's openssl recipe holds on the TTP's own bundles"
+
 run_tds 0 --home "$homes/alice" log head -o "$run/h3.json"
 [ "$(json "j['tree_size']" < "$run/h3.json")" = 3 ] || fail "head: $(cat "$run/h3.json")"
 run_tds 0 verify "$run/h3.json" --ttp-key "$ttp_key"
