@@ -88,11 +88,16 @@ struct bundle_verdict {
 };
 
 /*
- * Verify a head alone: log_id is the key id of the TTP key, ttp_sig over
- * the tree_head TBS under it, the token over SHA-256 of that TBS by a
- * TSA chaining to the anchor, with the timeStamping EKU, its genTime
- * within 5 minutes of the head's time.  0 when all holds; -1 with the
- * reason otherwise.
+ * Verify a head alone: log_id is the key id of the TTP key (of the pin
+ * when there is one), ttp_sig over the tree_head TBS under it, the
+ * token's message imprint is SHA-256 of that TBS, the token is signed by
+ * a TSA with the timeStamping EKU chaining to the anchor (checked at the
+ * token's genTime, so that old heads stay checkable after certificates
+ * expire; without `tsa_root_pem` the anchor must hold the TTP's key),
+ * genTime within 5 minutes of the head's time.  0 when all holds and
+ * `verdict` (may be NULL) filled; -1 with the reason otherwise, starting
+ * with the piece: "tree head:", "timestamp token:", or "trust:" when the
+ * caller's own PEM does not parse.
  */
 int bundle_head_verify(const struct bundle_head *head,
                        const struct bundle_trust *trust,
@@ -167,7 +172,11 @@ int bundle_json_save(json_t *obj, const char *path, char *err, size_t errlen);
 
 /*
  * Verify that `old` is a prefix of `new` with the consistency `proof`
- * (both heads verified first with `trust`).
+ * (RFC 9162 2.1.4): both heads verified first with `trust` ("old head:",
+ * "new head:"), of the same log_id, old no larger than new; equal sizes
+ * need equal roots and an empty proof ("two signed heads of N leaves
+ * with different roots"); otherwise the proof must lead to both roots
+ * ("consistency proof: ...").
  */
 int bundle_heads_consistent(const struct bundle_head *old_head,
                             const struct bundle_head *new_head,
