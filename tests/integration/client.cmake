@@ -12,4 +12,4 @@ endforeach()
 # so that other tests' stacks start within their limits.
 set_tests_properties(client.concurrent PROPERTIES RUN_SERIAL TRUE)
 set_tests_properties(client.help PROPERTIES LABELS "integration;fast")
-set_tests_properties(client.exchange PROPERTIES LABELS "integration;sanitize")
+set_tests_properties(client.exchange client.evidence_log PROPERTIES LABELS "integration;sanitize")
