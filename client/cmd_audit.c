@@ -184,12 +184,20 @@ void cmd_audit_help(FILE *out)
                      "\n"
                      "Exit status: 0 success, 1 failure (no option file, "
                      "server unreachable,\n"
-                     "unknown file), 2 usage error.\n");
+                     "unknown file), 2 usage error.\n"
+                     "\n"
+                     "The evidence log (see `tds audit log-recompute --help`, "
+                     "`tds audit log-check\n"
+                     "--help`):\n"
+                     "       tds audit [--defaults-file FILE] log-recompute "
+                     "[--ttp-key PEM] [--tsa-ca PEM]\n"
+                     "       tds audit log-check OLD_HEAD NEW_HEAD   (needs a "
+                     "configured user)\n");
 }
 
 /* The option file: the flag, else $TDS_AUDITOR_CNF, else the home's. */
-static int audit_cnf_path(const char *flag, char *out, size_t outlen, char *err,
-                          size_t errlen)
+int audit_cnf_path(const char *flag, char *out, size_t outlen, char *err,
+                   size_t errlen)
 {
         const char *env = getenv("TDS_AUDITOR_CNF");
         char home[HOME_PATH_MAX];
@@ -208,7 +216,7 @@ static int audit_cnf_path(const char *flag, char *out, size_t outlen, char *err,
         return 0;
 }
 
-static MYSQL *audit_connect(const char *cnf, char *err, size_t errlen)
+MYSQL *audit_connect(const char *cnf, char *err, size_t errlen)
 {
         unsigned int connect_timeout = 10, io_timeout = 60;
         my_bool no = 0;
@@ -680,6 +688,32 @@ static long long audit_time_clamp(long long t)
         return t < 0 ? 0 : t > AUDIT_TIME_MAX ? AUDIT_TIME_MAX : t;
 }
 
+/*
+ * The verb among the arguments (options may come before it), skipping
+ * the values of the options that take one.
+ */
+static const char *audit_verb(int argc, char **argv)
+{
+        static const char *const with_value[] = {
+            "--defaults-file", "--file-id",        "--user",   "--since",
+            "--until",         "--ttp-key",        "--tsa-ca", "--home",
+            "--timeout",       "--passphrase-file"};
+
+        for (int i = 1; i < argc; i++) {
+                if (strcmp(argv[i], "--") == 0)
+                        return i + 1 < argc ? argv[i + 1] : NULL;
+                if (argv[i][0] != '-')
+                        return argv[i];
+                for (size_t k = 0;
+                     k < sizeof(with_value) / sizeof(with_value[0]); k++)
+                        if (strcmp(argv[i], with_value[k]) == 0) {
+                                i++;
+                                break;
+                        }
+        }
+        return NULL;
+}
+
 int cmd_audit(int argc, char **argv)
 {
         static const struct option opts[] = {
@@ -698,6 +732,13 @@ int cmd_audit(int argc, char **argv)
         json_t *rows = NULL;
         MYSQL *db = NULL;
         int ch, json = 0, ret = AUDIT_FAIL;
+
+        /* The evidence log's verbs have their own options and help. */
+        sub = audit_verb(argc, argv);
+        if (sub != NULL && strcmp(sub, "log-recompute") == 0)
+                return cmd_audit_log_recompute(argc, argv);
+        if (sub != NULL && strcmp(sub, "log-check") == 0)
+                return cmd_audit_log_check(argc, argv);
 
         /* Options anywhere (getopt permutes): before or after the verb. */
         optind = 1;
@@ -729,7 +770,8 @@ int cmd_audit(int argc, char **argv)
                 }
         }
         if (optind == argc) {
-                fprintf(stderr, "tds audit: exchanges, uploads or show?\n");
+                fprintf(stderr, "tds audit: exchanges, uploads, show, "
+                                "log-recompute or log-check?\n");
                 goto usage;
         }
         sub = argv[optind++];

@@ -70,10 +70,16 @@ struct session {
 
 /* --- requests ----------------------------------------------------------- */
 
-/* register and catalog.request are keyed by the user and name no file. */
+/*
+ * register, catalog.request and the evidence log's requests are keyed by
+ * the user and name no file (docs/protocol.md, section 12).
+ */
 static int session_user_keyed(enum proto_type type)
 {
-        return type == PROTO_REGISTER || type == PROTO_CATALOG_REQUEST;
+        return type == PROTO_REGISTER || type == PROTO_CATALOG_REQUEST ||
+               type == PROTO_LOG_HEAD_REQUEST ||
+               type == PROTO_LOG_PROOF_REQUEST ||
+               type == PROTO_LOG_CONSISTENCY_REQUEST;
 }
 
 int session_req_new(struct session_req *req, const struct cli_ctx *ctx,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# run.sh SECONDS [TARGET...]: run each libFuzzer target (all six by default)
+# run.sh SECONDS [TARGET...]: run each libFuzzer target (all seven by default)
 # for SECONDS on a copy of its seed corpus fuzz/corpus/<target>/ in a
 # temporary directory, so that the repository never gets new corpus files;
 # print the executions and the coverage of each; exit 1 if any target
@@ -11,13 +11,13 @@
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(dirname "$here")
-usage() { echo "usage: run.sh SECONDS [proto_decode|tbs|pubkey|evidence|base64|merkle...]" >&2; exit 2; }
+usage() { echo "usage: run.sh SECONDS [proto_decode|tbs|pubkey|evidence|base64|merkle|bundle...]" >&2; exit 2; }
 [ $# -ge 1 ] || usage
 secs=$1
 shift
 [[ $secs =~ ^[1-9][0-9]*$ ]] || usage
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(proto_decode tbs pubkey evidence base64 merkle)
+[ ${#targets[@]} -gt 0 ] || targets=(proto_decode tbs pubkey evidence base64 merkle bundle)
 bindir=${TDS_FUZZ_BIN_DIR:-$root/build/fuzz}
 artifacts=${TDS_FUZZ_ARTIFACTS:-$bindir/artifacts}
 

@@ -31,6 +31,7 @@
 
 #include <jansson.h>
 
+#include "crypto.h"
 #include "evidence.h"
 #include "merkle.h"
 
@@ -57,17 +58,24 @@ json_t *bundle_head_to_json(const struct bundle_head *head, int file, char *err,
 
 /*
  * Trust for heads.  `ttp_key_pem` (may be NULL): the TTP public key
- * (SPKI PEM) the head must be signed by; without it the key comes from
- * the evidence (bundles) or is not pinned (heads alone, then the verdict
- * says so).  `tsa_root_pem` (may be NULL): the trust anchor of the TSA
- * chain; without it the last certificate of tsa_chain is the anchor and
- * must hold the TTP's public key (the TTP is its own TSA).
+ * (SPKI PEM) the head must be signed by; `ttp_key_id` (may be NULL, 64
+ * lowercase hex) pins the key by its key id instead, as `tds verify
+ * --ttp-key-id` does.  Without either, the key comes from the evidence
+ * (bundles) or, for heads alone, from the certificate of tsa_chain that
+ * holds the key log_id names: it is then not pinned and the verdict
+ * (and whoever prints it) says so.  `tsa_root_pem` (may be NULL): the
+ * trust anchor of the TSA chain; without it the last certificate of
+ * tsa_chain is the anchor and must hold the TTP's public key (the TTP
+ * is its own TSA).  With it, every certificate of tsa_chain is only an
+ * untrusted helper, and tsa_chain may be empty (heads read from the
+ * TTP's database, whose tokens carry the TSA's certificate).
  */
 struct bundle_trust {
         const char *ttp_key_pem;
         size_t ttp_key_pem_len;
         const char *tsa_root_pem;
         size_t tsa_root_pem_len;
+        const char *ttp_key_id;
 };
 
 /* What a successful check established. */
@@ -75,14 +83,21 @@ struct bundle_verdict {
         time_t stamped_at; /* the token's genTime */
         uint64_t tree_size;
         uint64_t leaf_index; /* bundles only */
+        int ttp_key_pinned;  /* the TTP key was given by `trust` */
+        char ttp_key_id[CRYPTO_KEY_ID_LEN + 1]; /* the head's signer */
 };
 
 /*
- * Verify a head alone: log_id is the key id of the TTP key, ttp_sig over
- * the tree_head TBS under it, the token over SHA-256 of that TBS by a
- * TSA chaining to the anchor, with the timeStamping EKU, its genTime
- * within 5 minutes of the head's time.  0 when all holds; -1 with the
- * reason otherwise.
+ * Verify a head alone: log_id is the key id of the TTP key (of the pin
+ * when there is one), ttp_sig over the tree_head TBS under it, the
+ * token's message imprint is SHA-256 of that TBS, the token is signed by
+ * a TSA with the timeStamping EKU chaining to the anchor (checked at the
+ * token's genTime, so that old heads stay checkable after certificates
+ * expire; without `tsa_root_pem` the anchor must hold the TTP's key),
+ * genTime within 5 minutes of the head's time.  0 when all holds and
+ * `verdict` (may be NULL) filled; -1 with the reason otherwise, starting
+ * with the piece: "tree head:", "timestamp token:", or "trust:" when the
+ * caller's own PEM does not parse.
  */
 int bundle_head_verify(const struct bundle_head *head,
                        const struct bundle_trust *trust,
@@ -96,22 +111,72 @@ int bundle_head_verify(const struct bundle_head *head,
 int bundle_leaf(const struct evidence *ev, char **leaf, size_t *leaf_len,
                 merkle_hash leaf_hash, char *err, size_t errlen);
 
+/* A bundle read from JSON; strings borrowed from it. */
+struct bundle {
+        struct evidence ev;
+        uint64_t leaf_index;
+        merkle_hash proof[MERKLE_MAX_PROOF];
+        size_t proof_len;
+        struct bundle_head head;
+};
+
+/*
+ * Read a bundle object strictly: exactly its five fields, the evidence
+ * as evidence_from_json, the head as bundle_head_from_json without
+ * "tds_tree_head", the proof as bundle_proof_from_json.  Forms only: a
+ * bundle that reads may still prove nothing (bundle_verify).
+ */
+int bundle_from_json(json_t *obj, struct bundle *b, char *err, size_t errlen);
+
 /*
  * Verify a bundle, in this order, stopping at the first failure with a
  * reason that names the piece: the bundle's form; evidence_verify() (the
- * NRO, the NRR, the TTP's countersignature, `doc_path` if not NULL);
- * the leaf rebuilt from the evidence and its inclusion proof up to the
- * head's root; the head (bundle_head_verify) signed by the same TTP key
- * as the evidence; the evidence's time not after the token's genTime
- * (5 minutes of clock skew allowed).
+ * NRO, the NRR, the TTP's countersignature, the TTP key against the pin
+ * of `trust` if any, `doc_path` if not NULL); the head signed by the same
+ * TTP key as the evidence, then bundle_head_verify() with that key; the
+ * leaf rebuilt from the evidence and its inclusion proof up to the
+ * head's (now authenticated) root; the evidence's time not after the
+ * token's genTime (5 minutes of clock skew allowed).  The head comes
+ * before the proof so that a forged root is reported as a forged head,
+ * not as a proof that fails to reach it.
  */
 int bundle_verify(json_t *bundle, const struct bundle_trust *trust,
                   const char *doc_path, struct bundle_verdict *verdict,
                   char *err, size_t errlen);
 
 /*
+ * A new bundle object (the evidence through evidence_to_json, the head
+ * without "tds_tree_head"); caller owns the reference.  Only the forms
+ * are checked: bundle_verify() says whether it proves anything.
+ */
+json_t *bundle_to_json(const struct evidence *ev, uint64_t leaf_index,
+                       const merkle_hash *proof, size_t proof_len,
+                       const struct bundle_head *head, char *err,
+                       size_t errlen);
+
+/*
+ * A Merkle proof from its JSON form (an array of at most
+ * MERKLE_MAX_PROOF 64-hex strings) into `proof` (MERKLE_MAX_PROOF
+ * entries); the message names `what` ("inclusion proof").
+ */
+int bundle_proof_from_json(json_t *arr, const char *what, merkle_hash *proof,
+                           size_t *len, char *err, size_t errlen);
+
+/*
+ * Read a JSON file strictly (a regular file of at most 1 MiB, duplicate
+ * keys refused) into `*root` (caller json_decref's it).
+ */
+int bundle_json_load(const char *path, json_t **root, char *err, size_t errlen);
+/* Write `obj` (borrowed) atomically, mode 0644, 2-space indent + "\n". */
+int bundle_json_save(json_t *obj, const char *path, char *err, size_t errlen);
+
+/*
  * Verify that `old` is a prefix of `new` with the consistency `proof`
- * (both heads verified first with `trust`).
+ * (RFC 9162 2.1.4): both heads verified first with `trust` ("old head:",
+ * "new head:"), of the same log_id, old no larger than new; equal sizes
+ * need equal roots and an empty proof ("two signed heads of N leaves
+ * with different roots"); otherwise the proof must lead to both roots
+ * ("consistency proof: ...").
  */
 int bundle_heads_consistent(const struct bundle_head *old_head,
                             const struct bundle_head *new_head,

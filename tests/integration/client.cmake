@@ -1,7 +1,7 @@
 # The tds client driven like a user against a private local stack (each
 # test brings up its own in a temporary run directory, on its own port
 # range: see client_common.sh), and its command-line surface.
-foreach(t exchange concurrent corrupt ttp_down help)
+foreach(t exchange concurrent corrupt ttp_down help evidence_log)
   add_test(NAME client.${t}
            COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/client_${t}.sh
                    ${CMAKE_BINARY_DIR})
@@ -12,4 +12,4 @@ endforeach()
 # so that other tests' stacks start within their limits.
 set_tests_properties(client.concurrent PROPERTIES RUN_SERIAL TRUE)
 set_tests_properties(client.help PROPERTIES LABELS "integration;fast")
-set_tests_properties(client.exchange PROPERTIES LABELS "integration;sanitize")
+set_tests_properties(client.exchange client.evidence_log PROPERTIES LABELS "integration;sanitize")
