@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -116,6 +117,8 @@ struct driver {
         struct step_stats *st;
         unsigned setup_done;
         int in_window;
+        unsigned step;  /* steps run so far */
+        pid_t hook_pid; /* the on_window command, until reaped */
         uint64_t sec_start;
         uint64_t sec_completed;
         struct hist sec_hist;
@@ -1124,6 +1127,44 @@ static int push_second(struct driver *d, double t)
         return 0;
 }
 
+/* Start the on_window command for the window that begins now. */
+static void hook_start(struct driver *d, double window_s)
+{
+        char step[16], secs[32];
+        pid_t pid;
+
+        if (d->conf.on_window == NULL)
+                return;
+        snprintf(step, sizeof(step), "%u", d->step);
+        snprintf(secs, sizeof(secs), "%.0f", window_s < 1 ? 1 : window_s);
+        if ((pid = fork()) == -1) {
+                log_warn("on-window: fork");
+                return;
+        }
+        if (pid == 0) {
+                setenv("TDS_BENCH_STEP", step, 1);
+                setenv("TDS_BENCH_WINDOW_S", secs, 1);
+                execl("/bin/sh", "sh", "-c", d->conf.on_window, (char *)NULL);
+                _exit(127);
+        }
+        d->hook_pid = pid;
+}
+
+/* Wait for the on_window command (a profiler writing its data). */
+static void hook_wait(struct driver *d)
+{
+        int status;
+
+        if (d->hook_pid <= 0)
+                return;
+        while (waitpid(d->hook_pid, &status, 0) == -1 && errno == EINTR)
+                ;
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                log_warnx("on-window command exited with status %d",
+                          WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+        d->hook_pid = 0;
+}
+
 /* ---- the loop ----------------------------------------------------------- */
 
 struct load {
@@ -1208,6 +1249,7 @@ static int load_run(struct driver *d, struct load *l, char *err, size_t errlen)
                                 l->w0 = now;
                                 d->sec_start = now;
                                 sample_procs(d, 0);
+                                hook_start(d, l->sc->duration);
                         }
                         if (d->in_window && (now >= l->w1 || driver_stop)) {
                                 d->in_window = 0;
@@ -1326,6 +1368,7 @@ int driver_step(struct driver *d, const struct step_conf *conf,
 {
         struct load l;
         uint64_t now = now_us();
+        int rc;
 
         memset(out, 0, sizeof(*out));
         out->conf = *conf;
@@ -1346,7 +1389,10 @@ int driver_step(struct driver *d, const struct step_conf *conf,
         l.w0 = now + (uint64_t)(conf->warmup * 1e6);
         l.w1 = l.w0 + (uint64_t)(conf->duration * 1e6);
         l.next_due = (double)now;
-        if (load_run(d, &l, err, errlen) == -1) {
+        d->step++;
+        rc = load_run(d, &l, err, errlen);
+        hook_wait(d);
+        if (rc == -1) {
                 d->st = NULL;
                 return -1;
         }

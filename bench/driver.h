@@ -54,6 +54,9 @@ struct driver_conf {
         size_t nprops;
         /* processes whose CPU and memory are sampled (0: none) */
         pid_t ttpd_pid, db_pid, broker_pid;
+        /* run by /bin/sh at the start of every measured window, with
+         * TDS_BENCH_STEP and TDS_BENCH_WINDOW_S set (a profiler) */
+        const char *on_window;
 };
 
 enum driver_mode { DRIVER_CLOSED, DRIVER_OPEN };

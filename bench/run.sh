@@ -14,7 +14,10 @@
 #   BENCH_ARGS           more tds-bench options for the exchange run
 #   BENCH_UPLOAD_SIZE    document size of the upload run, "" skips it [1M]
 #   BENCH_UPLOAD_CONCURRENCY / BENCH_UPLOAD_DURATION  [8] / [10]
-#   BENCH_PERF=1         profile the daemon with perf during the exchanges
+#   BENCH_PERF=1         profile the daemon with perf during each measured
+#                        window of the exchange run (perf-step<N>.txt)
+#   BENCH_TTPD_CONF      more ttpd.conf lines for the daemon, e.g.
+#                        "kafka.fetch.wait.max.ms 5" (docs/performance.md)
 #   TDS_PARTITIONS       partitions per topic [8]
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -28,13 +31,13 @@ out=$(cd "$out" && pwd)
 run=$(mktemp -d /tmp/tds-bench-run.XXXXXX)
 export TDS_RUN_DIR=$run TDS_BUILD_DIR=$build
 export TDS_PARTITIONS=${TDS_PARTITIONS:-8}
+export TDS_TTPD_EXTRA_CONF=${BENCH_TTPD_CONF:-}
 stack=$root/scripts/tds-stack
 sweep=${BENCH_SWEEP:-1,4,16,64}
 duration=${BENCH_DURATION:-8}
 warmup=${BENCH_WARMUP:-2}
 users=${BENCH_USERS:-100}
 upload_size=${BENCH_UPLOAD_SIZE-1M}
-perf_pid=
 
 . "$root/tests/integration/protocol_common.sh"
 
@@ -43,7 +46,6 @@ save_logs() {
 	cp "$run/broker/broker.log" "$out/broker.log" 2>/dev/null || true
 }
 finish() {
-	[ -n "$perf_pid" ] && kill -INT "$perf_pid" 2>/dev/null || true
 	save_logs
 	cleanup
 }
@@ -75,27 +77,32 @@ pids=(--ttpd-pid "$ttpd" --db-pid "$(pid_of "$run/mariadb/mariadb.pid")"
 	echo "build: $build ($(grep -m1 CMAKE_BUILD_TYPE "$build/CMakeCache.txt" | cut -d= -f2))"
 	echo "commit: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 	echo "TDS_PARTITIONS=$TDS_PARTITIONS"
+	echo "ttpd.conf extra: ${TDS_TTPD_EXTRA_CONF:-none}"
 } > "$out/machine.txt"
 
+hook=()
+if [ "${BENCH_PERF:-0}" = 1 ]; then
+	if command -v perf > /dev/null; then
+		# A flat CPU profile of the daemon, every thread, window by window.
+		hook=(--on-window "perf record -q -F 999 -p $ttpd -o $out/perf-step\$TDS_BENCH_STEP.data -- sleep \$TDS_BENCH_WINDOW_S > /dev/null 2>&1")
+	else
+		echo "bench: perf is not installed (apt-get install linux-perf): no profile"
+	fi
+fi
 exchange_cmd=("$bench" --mode closed --sweep "$sweep" --duration "$duration"
 	--warmup "$warmup" --users "$users" "${pids[@]}" --json "$out/result.json"
-	--text "$out/exchange.txt" --plot-data "$out/latency.dat" ${BENCH_ARGS:-})
+	--text "$out/exchange.txt" --plot-data "$out/latency.dat" "${hook[@]}"
+	${BENCH_ARGS:-})
 echo "${exchange_cmd[*]}" > "$out/commands.txt"
 db_status > "$out/db-before.txt"
 seen_before=$(seen)
-if [ "${BENCH_PERF:-0}" = 1 ] && command -v perf > /dev/null; then
-	perf record -F 499 -g -p "$ttpd" -o "$out/perf.data" > "$out/perf.log" 2>&1 &
-	perf_pid=$!
-fi
 status=0
 "${exchange_cmd[@]}" || status=$?
-if [ -n "$perf_pid" ]; then
-	kill -INT "$perf_pid" 2>/dev/null || true
-	wait "$perf_pid" 2>/dev/null || true
-	perf_pid=
-	perf report -i "$out/perf.data" --stdio --no-children --sort dso,sym \
-		--percent-limit 0.5 > "$out/perf-ttpd.txt" 2>/dev/null || true
-fi
+for data in "$out"/perf-step*.data; do
+	[ -f "$data" ] || continue
+	perf report -i "$data" --stdio --no-children --sort comm,dso,sym \
+		--percent-limit 0.5 > "${data%.data}.txt" 2>/dev/null || true
+done
 sleep 1.2 # the health file is rewritten every second
 db_status > "$out/db-after.txt"
 seen_after=$(seen)

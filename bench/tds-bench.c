@@ -118,6 +118,10 @@ static void usage(FILE *f)
                "CPUs)\n"
                "  --calib-seconds S       time of each crypto measurement "
                "(default 1)\n"
+               "  --on-window CMD         run CMD (sh -c) as each window "
+               "starts, with\n"
+               "                          TDS_BENCH_STEP and "
+               "TDS_BENCH_WINDOW_S set: a profiler\n"
                "Output:\n"
                "  --json FILE             the results as JSON\n"
                "  --text FILE             the text report, also printed\n"
@@ -255,7 +259,8 @@ static int parse_options(int argc, char **argv, struct options *o)
                 O_CALIB,
                 O_JSON,
                 O_TEXT,
-                O_PLOT
+                O_PLOT,
+                O_ON_WINDOW
         };
         static const struct option longopts[] = {
             {"mode", required_argument, NULL, O_MODE},
@@ -284,6 +289,7 @@ static int parse_options(int argc, char **argv, struct options *o)
             {"json", required_argument, NULL, O_JSON},
             {"text", required_argument, NULL, O_TEXT},
             {"plot-data", required_argument, NULL, O_PLOT},
+            {"on-window", required_argument, NULL, O_ON_WINDOW},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0}};
         int ch, files_set = 0;
@@ -433,6 +439,9 @@ static int parse_options(int argc, char **argv, struct options *o)
                         break;
                 case O_PLOT:
                         o->plot_path = optarg;
+                        break;
+                case O_ON_WINDOW:
+                        o->dc.on_window = optarg;
                         break;
                 case 'X':
                         if (o->dc.nprops == DRIVER_MAX_PROPS) {
