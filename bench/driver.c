@@ -1354,7 +1354,9 @@ int driver_setup(struct driver *d, struct setup_stats *out, char *err,
                 return -1;
         out->uploaded = d->setup_done;
         out->seconds = (double)(now_us() - t0) / 1e6;
-        out->uploads_per_s = out->uploaded / ((double)(now_us() - t1) / 1e6);
+        if (out->uploaded > 0)
+                out->uploads_per_s =
+                    out->uploaded / ((double)(now_us() - t1) / 1e6);
         if (out->uploaded != d->conf.files) {
                 snprintf(err, errlen, "setup: %u of %u files uploaded",
                          out->uploaded, d->conf.files);

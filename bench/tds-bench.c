@@ -909,15 +909,19 @@ static int report_plot(const char *path, const struct report *r)
         if (f == NULL)
                 return -1;
         fprintf(f, "# step: ops_per_s p50_ms p95_ms p99_ms max_ms "
-                   "receipt_p99_ms\n");
+                   "receipt_p99_ms load\n");
         for (size_t i = 0; i < r->nsteps; i++) {
                 const struct step_stats *s = &r->steps[i];
 
-                fprintf(f, "%.3f %.3f %.3f %.3f %.3f %.3f\n", per_s(s),
+                fprintf(f, "%.3f %.3f %.3f %.3f %.3f %.3f %s%g\n", per_s(s),
                         ms(hist_quantile(&s->lat_a, 0.5)),
                         ms(hist_quantile(&s->lat_a, 0.95)),
                         ms(hist_quantile(&s->lat_a, 0.99)), ms(s->lat_a.max),
-                        ms(hist_quantile(&s->lat_b, 0.99)));
+                        ms(hist_quantile(&s->lat_b, 0.99)),
+                        s->conf.mode == DRIVER_CLOSED ? "c=" : "r=",
+                        s->conf.mode == DRIVER_CLOSED
+                            ? (double)s->conf.concurrency
+                            : s->conf.rate);
         }
         fprintf(f, "\n\n# second: ops_per_s p50_ms p99_ms step\n");
         for (size_t i = 0; i < r->nsteps; i++) {
