@@ -560,9 +560,11 @@ static json_t *json_proc(const struct proc_sample *p, pid_t pid, double n,
 {
         if (pid <= 0 || !p->valid)
                 return json_null();
-        return json_pack("{s:i, s:f, s:o, s:f, s:I, s:I, s:I, s:I}", "pid",
+        return json_pack("{s:i, s:f, s:o, s:o, s:f, s:I, s:I, s:I, s:I}", "pid",
                          (int)pid, "cpu_s", p->cpu_s, "cpu_s_per_op",
                          n > 0 ? json_real(p->cpu_s / n) : json_null(),
+                         "main_thread_waits_per_op",
+                         n > 0 ? json_real((double)p->waits / n) : json_null(),
                          "cpu_utilization",
                          window > 0 ? p->cpu_s / window : 0.0, "rss_peak_kb",
                          (json_int_t)p->hwm_kb, "rss_max_sampled_kb",
@@ -763,6 +765,9 @@ static void text_proc(FILE *f, const char *what, const struct proc_sample *p,
                 p->cpu_s,
                 s->completed ? p->cpu_s / (double)s->completed * 1e3 : 0.0,
                 unit, s->window_s > 0 ? p->cpu_s / s->window_s * 100 : 0.0);
+        if (s->completed > 0)
+                fprintf(f, "; main thread blocked %.1f times/%s",
+                        (double)p->waits / (double)s->completed, unit);
         fprintf(f, "; RSS %.1f -> %.1f MiB, peak %.1f MiB\n",
                 p->rss_start_kb / 1024.0, p->rss_end_kb / 1024.0,
                 p->hwm_kb / 1024.0);
