@@ -1298,6 +1298,10 @@ static int load_run(struct driver *d, struct load *l, char *err, size_t errlen)
                                       d->conf.timeout, (int)d->head->state);
                         op_end(d, d->head);
                 }
+                if (l->phase != PH_STEP && driver_stop) {
+                        snprintf(err, errlen, "setup interrupted");
+                        return -1;
+                }
                 if (l->phase != PH_STEP && d->err->total > 0) {
                         snprintf(err, errlen, "setup failed: %s", d->err->last);
                         return -1;
