@@ -23,6 +23,7 @@
 #include "crypto.h"
 #include "db.h"
 #include "engine.h"
+#include "errbuf.h"
 #include "evlog.h"
 #include "health.h"
 #include "kafka.h"
@@ -392,7 +393,7 @@ static int producer_open(struct ttpd *d, char *err, size_t errlen)
             rd_kafka_new(RD_KAFKA_PRODUCER, kc, kerrstr, sizeof(kerrstr));
         if (d->producer == NULL) {
                 rd_kafka_conf_destroy(kc);
-                snprintf(err, errlen, "kafka producer: %s", kerrstr);
+                errbuf_set(err, errlen, "kafka producer: %s", kerrstr);
                 return -1;
         }
         return 0;
