@@ -1,0 +1,7 @@
+# Security hygiene (docs/security.md): least privilege of the database
+# accounts, key file modes, no secrets in logs, TLS settings reaching the
+# connections, and the daemon under valgrind.  Each brings up a private
+# stack of its own where it needs one.
+add_test(NAME db.privileges
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/db_privileges.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(db.privileges PROPERTIES LABELS "integration" TIMEOUT 300)
