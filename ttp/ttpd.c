@@ -723,6 +723,12 @@ int main(int argc, char **argv)
                 fprintf(stderr, "tds-ttpd: %s\n", err);
                 return 2;
         }
+        /* Before detaching, so that a refused key reaches the operator. */
+        if (ttp_key_check(d.conf.ttp_key_file, err, sizeof(err)) == -1) {
+                fprintf(stderr, "tds-ttpd: TTP key: %s\n", err);
+                ttp_conf_fini(&d.conf);
+                return 2;
+        }
         if (check_only) {
                 printf("configuration OK\n");
                 ttp_conf_fini(&d.conf);

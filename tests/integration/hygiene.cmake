@@ -5,3 +5,7 @@
 add_test(NAME db.privileges
          COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/db_privileges.sh ${CMAKE_BINARY_DIR})
 set_tests_properties(db.privileges PROPERTIES LABELS "integration" TIMEOUT 300)
+
+add_test(NAME keys.modes
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/key_files.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(keys.modes PROPERTIES LABELS "integration;fast" TIMEOUT 120)
