@@ -387,8 +387,8 @@ static int producer_open(struct ttpd *d, char *err, size_t errlen)
         d->producer =
             rd_kafka_new(RD_KAFKA_PRODUCER, kc, kerrstr, sizeof(kerrstr));
         if (d->producer == NULL) {
+                kafka_new_error(err, errlen, "kafka producer", kerrstr, kc);
                 rd_kafka_conf_destroy(kc);
-                snprintf(err, errlen, "kafka producer: %s", kerrstr);
                 return -1;
         }
         return 0;
@@ -427,8 +427,8 @@ static int kafka_open(struct ttpd *d, char *err, size_t errlen)
         d->consumer =
             rd_kafka_new(RD_KAFKA_CONSUMER, kc, kerrstr, sizeof(kerrstr));
         if (d->consumer == NULL) {
+                kafka_new_error(err, errlen, "kafka consumer", kerrstr, kc);
                 rd_kafka_conf_destroy(kc);
-                snprintf(err, errlen, "kafka consumer: %s", kerrstr);
                 goto done;
         }
         rd_kafka_poll_set_consumer(d->consumer);
