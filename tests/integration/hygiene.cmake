@@ -13,3 +13,7 @@ set_tests_properties(keys.modes PROPERTIES LABELS "integration;fast" TIMEOUT 120
 add_test(NAME tls.passthrough
          COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/tls_passthrough.sh ${CMAKE_BINARY_DIR})
 set_tests_properties(tls.passthrough PROPERTIES LABELS "integration" TIMEOUT 300)
+
+add_test(NAME logs.no-secrets
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/no_secrets_in_logs.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(logs.no-secrets PROPERTIES LABELS "integration" TIMEOUT 300)
