@@ -17,3 +17,8 @@ set_tests_properties(tls.passthrough PROPERTIES LABELS "integration" TIMEOUT 300
 add_test(NAME logs.no-secrets
          COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/no_secrets_in_logs.sh ${CMAKE_BINARY_DIR})
 set_tests_properties(logs.no-secrets PROPERTIES LABELS "integration" TIMEOUT 300)
+
+# The daemon under valgrind memcheck: slow (a few minutes on 2 cores).
+add_test(NAME valgrind.ttpd
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/valgrind_ttpd.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(valgrind.ttpd PROPERTIES LABELS "integration" TIMEOUT 300)
