@@ -208,6 +208,16 @@ static int conf_has_kafka(const struct ttp_conf *conf, const char *key)
         return 0;
 }
 
+/* 1 if any MariaDB TLS setting (db_ssl_*, db_tls_*) is given. */
+static int ttp_conf_db_tls(const struct ttp_conf *conf)
+{
+        return conf->db_ssl_ca != NULL || conf->db_ssl_capath != NULL ||
+               conf->db_ssl_cert != NULL || conf->db_ssl_key != NULL ||
+               conf->db_ssl_cipher != NULL || conf->db_ssl_crl != NULL ||
+               conf->db_ssl_crlpath != NULL || conf->db_tls_version != NULL ||
+               conf->db_tls_peer_fp != NULL;
+}
+
 int ttp_conf_load(struct ttp_conf *conf, const char *path, char *err,
                   size_t errlen)
 {
@@ -307,15 +317,6 @@ done:
         if (ret == -1)
                 ttp_conf_fini(conf);
         return ret;
-}
-
-int ttp_conf_db_tls(const struct ttp_conf *conf)
-{
-        return conf->db_ssl_ca != NULL || conf->db_ssl_capath != NULL ||
-               conf->db_ssl_cert != NULL || conf->db_ssl_key != NULL ||
-               conf->db_ssl_cipher != NULL || conf->db_ssl_crl != NULL ||
-               conf->db_ssl_crlpath != NULL || conf->db_tls_version != NULL ||
-               conf->db_tls_peer_fp != NULL;
 }
 
 void ttp_conf_fini(struct ttp_conf *conf)

@@ -66,7 +66,5 @@ struct ttp_conf {
 int ttp_conf_load(struct ttp_conf *conf, const char *path, char *err,
                   size_t errlen);
 void ttp_conf_fini(struct ttp_conf *conf);
-/* 1 if any MariaDB TLS setting (db_ssl_*, db_tls_*) is given. */
-int ttp_conf_db_tls(const struct ttp_conf *conf);
 
 #endif
