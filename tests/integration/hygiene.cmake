@@ -8,7 +8,7 @@ set_tests_properties(db.privileges PROPERTIES LABELS "integration" TIMEOUT 300)
 
 add_test(NAME keys.modes
          COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/key_files.sh ${CMAKE_BINARY_DIR})
-set_tests_properties(keys.modes PROPERTIES LABELS "integration;fast" TIMEOUT 120)
+set_tests_properties(keys.modes PROPERTIES LABELS "integration;fast;sanitize" TIMEOUT 120)
 
 add_test(NAME tls.passthrough
          COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/tls_passthrough.sh ${CMAKE_BINARY_DIR})

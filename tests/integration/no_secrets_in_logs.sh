@@ -17,6 +17,9 @@
 # - the database passwords (admin, tds_ttp, tds_auditor) and the passphrase.
 # None may appear.  A control proves the search finds what it looks for.
 source "$(dirname "${BASH_SOURCE[0]}")/client_common.sh" "$1" 1200
+# Ports from tds-stack's random starts, not from a fixed base: stacks of
+# other worktrees run the same client tests on this machine.
+unset TDS_DB_PORT TDS_KAFKA_PORT
 
 export TDS_TTPD_ARGS=-vv
 stack_up

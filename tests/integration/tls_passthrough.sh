@@ -22,6 +22,9 @@
 #   0), a repeated option, !include, or a password others can read: exit 1
 #   naming the line.
 source "$(dirname "${BASH_SOURCE[0]}")/client_common.sh" "$1" 1000
+# Ports from tds-stack's random starts, not from a fixed base: stacks of
+# other worktrees run the same client tests on this machine.
+unset TDS_DB_PORT TDS_KAFKA_PORT
 ttpd=$build/ttp/tds-ttpd
 
 # --- configuration checks: no stack needed -----------------------------------

@@ -12,6 +12,9 @@
 # definite and indirect leaks counted as errors; the figures are printed.
 # tests/valgrind.supp holds the suppressions, each with its reason.
 source "$(dirname "${BASH_SOURCE[0]}")/client_common.sh" "$1" 1400
+# Ports from tds-stack's random starts, not from a fixed base: stacks of
+# other worktrees run the same client tests on this machine.
+unset TDS_DB_PORT TDS_KAFKA_PORT
 command -v valgrind > /dev/null || fail "valgrind is not installed (scripts/deps)"
 supp=$root/tests/valgrind.supp
 [ -s "$supp" ] || fail "$supp is missing"
