@@ -16,6 +16,7 @@
 #   its outbox), in hex (both cases), base64 and base64url;
 # - the database passwords (admin, tds_ttp, tds_auditor) and the passphrase.
 # None may appear.  A control proves the search finds what it looks for.
+# On the way: the stack's key and secret files are 0600 in 0700 directories.
 source "$(dirname "${BASH_SOURCE[0]}")/client_common.sh" "$1" 1200
 # Ports from tds-stack's random starts, not from a fixed base: stacks of
 # other worktrees run the same client tests on this machine.
@@ -25,6 +26,16 @@ export TDS_TTPD_ARGS=-vv
 stack_up
 grep -q "debug" "$run/ttp/ttpd.log" || fail "the daemon does not log at debug level"
 ok "private stack up, the daemon with -vv"
+
+# Where the stack keeps its secrets: nobody else may read or replace them.
+for d in "$run" "$run/ttp" "$run/secrets"; do
+	[ "$(stat -c %a "$d")" = 700 ] || fail "$d has mode $(stat -c %a "$d")"
+done
+for f in "$run/ttp/ttp_key.pem" "$run/secrets"/*; do
+	[ -d "$f" ] && continue
+	[ "$(stat -c %a "$f")" = 600 ] || fail "$f has mode $(stat -c %a "$f")"
+done
+ok "the stack's run, ttp and secrets directories are 0700, the TTP key and every secret file 0600"
 
 clientlog=$run/client-output.log
 # t WANT_RC ARGS...: tds -vv, its output kept for the search.
