@@ -115,7 +115,7 @@ int cfg_load(struct cfg *cfg, const char *path, char *err, size_t errlen)
 {
         struct kafka_topics topics;
         struct conf *conf = NULL;
-        char why[256];
+        char why[512];
         int ret = -1;
 
         if ((conf = conf_load(path, err, errlen)) == NULL)
@@ -179,7 +179,11 @@ int cfg_load(struct cfg *cfg, const char *path, char *err, size_t errlen)
                                      i, err, errlen) == -1)
                                 goto done;
                 } else if (strncmp(key, "kafka.", 6) == 0 && key[6] != '\0') {
-                        if (cfg_prop_set(cfg, key + 6, value, why,
+                        /* A property librdkafka does not know is a typo:
+                         * say so here, naming the line. */
+                        if (kafka_conf_check(key + 6, value, why,
+                                             sizeof(why)) == -1 ||
+                            cfg_prop_set(cfg, key + 6, value, why,
                                          sizeof(why)) == -1) {
                                 snprintf(err, errlen, "%s:%d: %s", path, line,
                                          why);

@@ -211,7 +211,8 @@ static int cli_load_key(struct cli_ctx *ctx, char *err, size_t errlen)
                 goto done;
         if (crypto_key_load(path, passphrase, &ctx->key, why, sizeof(why)) ==
             -1) {
-                snprintf(err, errlen, "your key %s: %s%s", path, why,
+                /* `why` names the file (and its mode when refused). */
+                snprintf(err, errlen, "your key %s%s", why,
                          access(path, F_OK) == 0
                              ? ""
                              : " (run tds init, or tds keygen)");
@@ -249,6 +250,8 @@ int cli_ctx_open(struct cli_ctx *ctx, unsigned flags, char *err, size_t errlen)
                          ctx->home);
                 return -1;
         }
+        if (home_check(ctx->home, err, errlen) == -1)
+                return -1;
         /* Records and messages name files by absolute path. */
         if (realpath(ctx->home, real) != NULL &&
             strlen(real) < sizeof(ctx->home))

@@ -15,6 +15,7 @@
  */
 #include "commands.h"
 
+#include "dbcnf.h"
 #include "errbuf.h"
 #include "home.h"
 #include "ids.h"
@@ -27,8 +28,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <errmsg.h>
 #include <jansson.h>
 #include <mysql.h>
+#include <openssl/crypto.h>
 
 #define AUDIT_OK    0
 #define AUDIT_FAIL  1
@@ -216,10 +219,28 @@ int audit_cnf_path(const char *flag, char *out, size_t outlen, char *err,
         return 0;
 }
 
+/*
+ * Close `db` after wiping the password Connector/C copied from the option
+ * file: it frees its copies without wiping them.
+ */
+void audit_close(MYSQL *db)
+{
+        if (db == NULL)
+                return;
+        if (db->passwd != NULL)
+                OPENSSL_cleanse(db->passwd, strlen(db->passwd));
+        if (db->options.password != NULL)
+                OPENSSL_cleanse(db->options.password,
+                                strlen(db->options.password));
+        mysql_close(db);
+}
+
 MYSQL *audit_connect(const char *cnf, char *err, size_t errlen)
 {
         unsigned int connect_timeout = 10, io_timeout = 60;
+        struct dbcnf checked;
         my_bool no = 0;
+        size_t len;
         MYSQL *db;
         int fd;
 
@@ -235,6 +256,9 @@ MYSQL *audit_connect(const char *cnf, char *err, size_t errlen)
                 return NULL;
         }
         close(fd);
+        /* Connector/C ignores what it does not know: check first. */
+        if (dbcnf_check(cnf, &checked, err, errlen) == -1)
+                return NULL;
         if ((db = mysql_init(NULL)) == NULL) {
                 errbuf_set(err, errlen, "out of memory");
                 return NULL;
@@ -255,12 +279,18 @@ MYSQL *audit_connect(const char *cnf, char *err, size_t errlen)
                 errbuf_set(err, errlen,
                            "cannot connect to MariaDB with option file %s: %s",
                            cnf, mysql_error(db));
-                mysql_close(db);
+                /* "No such file or directory" alone names no file. */
+                len = strlen(err);
+                if (mysql_errno(db) == CR_SSL_CONNECTION_ERROR &&
+                    checked.tls[0] != '\0' && len + 1 < errlen)
+                        errbuf_set(err + len, errlen - len,
+                                   " (TLS settings: %s)", checked.tls);
+                audit_close(db);
                 return NULL;
         }
         if (mysql_autocommit(db, 0) != 0) {
                 errbuf_set(err, errlen, "autocommit off: %s", mysql_error(db));
-                mysql_close(db);
+                audit_close(db);
                 return NULL;
         }
         return db;
@@ -858,7 +888,7 @@ done:
         if (db != NULL) {
                 /* Read-only: nothing to keep, end the snapshot cleanly. */
                 mysql_rollback(db);
-                mysql_close(db);
+                audit_close(db);
         }
         return ret;
 }

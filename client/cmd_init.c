@@ -256,12 +256,6 @@ int cmd_init(int argc, char **argv)
             home_path(home, "key.pem", keypath, sizeof(keypath), err,
                       sizeof(err)) == -1)
                 goto fail;
-        if (stat(home, &st) == 0 && (st.st_mode & 077) != 0 &&
-            chmod(home, 0700) == -1) {
-                snprintf(err, sizeof(err), "chmod 0700 %s: %s", home,
-                         strerror(errno));
-                goto fail;
-        }
         if (!o.force && lstat(cfgpath, &st) == 0) {
                 snprintf(err, sizeof(err),
                          "%s already exists; use --force to overwrite it",

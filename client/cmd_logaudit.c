@@ -547,7 +547,7 @@ done:
         free(r.ca_pem);
         if (r.db != NULL) {
                 mysql_rollback(r.db);
-                mysql_close(r.db);
+                audit_close(r.db);
         }
         return ret;
 }

@@ -33,6 +33,8 @@ int audit_cnf_path(const char *flag, char *out, size_t outlen, char *err,
                    size_t errlen);
 struct st_mysql;
 struct st_mysql *audit_connect(const char *cnf, char *err, size_t errlen);
+/* mysql_close() after wiping the password copies Connector/C keeps. */
+void audit_close(struct st_mysql *db);
 
 /* tds audit log-recompute [--ttp-key PEM] [--tsa-ca PEM]: rebuild the
  * evidence log from the audit views and check every head

@@ -54,6 +54,30 @@ int home_ensure(const char *home, char *err, size_t errlen)
                 snprintf(err, errlen, "%s is not a directory", home);
                 return -1;
         }
+        /* An existing directory made ours: the key will live in it. */
+        if ((st.st_mode & 077) != 0 && chmod(home, 0700) == -1) {
+                snprintf(err, errlen, "chmod 0700 %s: %s", home,
+                         strerror(errno));
+                return -1;
+        }
+        return 0;
+}
+
+int home_check(const char *home, char *err, size_t errlen)
+{
+        struct stat st;
+
+        if (stat(home, &st) == -1) {
+                snprintf(err, errlen, "%s: %s", home, strerror(errno));
+                return -1;
+        }
+        if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+                snprintf(err, errlen,
+                         "%s: mode %04o lets group or others replace your key "
+                         "and records; chmod 700 it",
+                         home, (unsigned)(st.st_mode & 07777));
+                return -1;
+        }
         return 0;
 }
 

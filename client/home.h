@@ -19,8 +19,17 @@
 int home_resolve(const char *flag, char *out, size_t outlen, char *err,
                  size_t errlen);
 
-/* Create the home directory with mode 0700 if it does not exist. */
+/*
+ * Create the home directory with mode 0700 if it does not exist; narrow
+ * an existing one to 0700 (tds init and keygen put the key there).
+ */
 int home_ensure(const char *home, char *err, size_t errlen);
+/*
+ * An existing home must not be writable by group or others, who could
+ * replace the key or the records in it: -1 with a message naming the
+ * mode otherwise.  Nothing is changed.
+ */
+int home_check(const char *home, char *err, size_t errlen);
 
 /*
  * Create the directory `home`/`name` with mode 0700 if it does not exist

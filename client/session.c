@@ -824,7 +824,7 @@ enum session_status session_open(struct session **out,
                 goto done;
         if ((s->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, kerrstr,
                                         sizeof(kerrstr))) == NULL) {
-                errbuf_set(err, errlen, "Kafka consumer: %s", kerrstr);
+                kafka_new_error(err, errlen, "Kafka consumer", kerrstr, conf);
                 goto done;
         }
         conf = NULL;
@@ -1143,8 +1143,9 @@ static int session_produce(struct session *s, const struct session_req *req,
                 if ((s->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf,
                                                 kerrstr, sizeof(kerrstr))) ==
                     NULL) {
+                        kafka_new_error(err, errlen, "Kafka producer", kerrstr,
+                                        conf);
                         rd_kafka_conf_destroy(conf);
-                        errbuf_set(err, errlen, "Kafka producer: %s", kerrstr);
                         return -1;
                 }
         }

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 /* A config line longer than this is a mistake, not a setting. */
 #define CONF_LINE_MAX 4096
 #define CONF_FILE_MAX (1024 * 1024)
@@ -25,6 +27,15 @@ struct conf {
         size_t count;
         size_t cap;
 };
+
+/* Values may be secrets (a kafka.sasl.password): wiped before free. */
+static void conf_free_value(char *value)
+{
+        if (value != NULL) {
+                OPENSSL_cleanse(value, strlen(value));
+                free(value);
+        }
+}
 
 static int conf_add(struct conf *conf, const char *key, size_t keylen,
                     const char *value, size_t valuelen, int line)
@@ -46,7 +57,7 @@ static int conf_add(struct conf *conf, const char *key, size_t keylen,
         e->line = line;
         if (e->key == NULL || e->value == NULL) {
                 free(e->key);
-                free(e->value);
+                conf_free_value(e->value);
                 return -1;
         }
         conf->count++;
@@ -123,12 +134,15 @@ struct conf *conf_load(const char *path, char *err, size_t errlen)
         struct conf *ret = NULL;
         FILE *f = NULL;
         char *text = NULL;
-        size_t len;
+        size_t len = 0;
 
         if ((f = fopen(path, "r")) == NULL) {
                 snprintf(err, errlen, "%s: %s", path, strerror(errno));
                 goto done;
         }
+        /* Unbuffered: stdio's buffer would keep a copy of the secrets in
+         * the file that nobody wipes. */
+        setvbuf(f, NULL, _IONBF, 0);
         if ((text = malloc(CONF_FILE_MAX + 1)) == NULL) {
                 snprintf(err, errlen, "%s: out of memory", path);
                 goto done;
@@ -152,7 +166,11 @@ struct conf *conf_load(const char *path, char *err, size_t errlen)
 done:
         if (f != NULL)
                 fclose(f);
-        free(text);
+        if (text != NULL) {
+                /* What was read, and the NUL after it if there was room. */
+                OPENSSL_cleanse(text, len <= CONF_FILE_MAX ? len + 1 : len);
+                free(text);
+        }
         return ret;
 }
 
@@ -162,7 +180,7 @@ void conf_free(struct conf *conf)
                 return;
         for (size_t i = 0; i < conf->count; i++) {
                 free(conf->entries[i].key);
-                free(conf->entries[i].value);
+                conf_free_value(conf->entries[i].value);
         }
         free(conf->entries);
         free(conf->name);

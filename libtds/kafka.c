@@ -53,6 +53,42 @@ int kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *value,
         return 0;
 }
 
+int kafka_conf_check(const char *key, const char *value, char *err,
+                     size_t errlen)
+{
+        rd_kafka_conf_t *conf = rd_kafka_conf_new();
+        int ret;
+
+        ret = kafka_conf_set(conf, key, value, err, errlen);
+        rd_kafka_conf_destroy(conf);
+        return ret;
+}
+
+void kafka_new_error(char *err, size_t errlen, const char *what,
+                     const char *kerrstr, const rd_kafka_conf_t *conf)
+{
+        static const char suffix[] = ".location";
+        char key[128], value[1024];
+        size_t keylen, valuelen = sizeof(value);
+        const char *failed = strstr(kerrstr, " failed");
+
+        snprintf(err, errlen, "%s: %s", what, kerrstr);
+        if (failed == NULL || (keylen = (size_t)(failed - kerrstr)) == 0 ||
+            keylen >= sizeof(key) || keylen <= sizeof(suffix) - 1)
+                return;
+        memcpy(key, kerrstr, keylen);
+        key[keylen] = '\0';
+        if (strcmp(key + keylen - (sizeof(suffix) - 1), suffix) != 0 ||
+            strchr(key, ' ') != NULL)
+                return;
+        if (rd_kafka_conf_get(conf, key, value, &valuelen) != RD_KAFKA_CONF_OK)
+                return;
+        keylen = strlen(err);
+        if (keylen + 1 < errlen)
+                snprintf(err + keylen, errlen - keylen, " (%s is %s)", key,
+                         value);
+}
+
 int32_t kafka_reply_partition(const char *user, int32_t partition_count)
 {
         /* librdkafka's murmur2 partitioner is Java's: it ignores the

@@ -32,6 +32,28 @@ int kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *value,
                    char *err, size_t errlen);
 
 /*
+ * kafka_conf_check: whether librdkafka accepts property `key` with `value`
+ * (a known property, a value of the right type), on a scratch
+ * configuration, so that a configuration file is checked when it is read
+ * (tds-ttpd -n) rather than when the connection is made.  -1 with
+ * librdkafka's reason ("No such configuration property") otherwise.
+ * Files named by a property (ssl.ca.location) are opened only by
+ * rd_kafka_new(): see kafka_new_error().
+ */
+int kafka_conf_check(const char *key, const char *value, char *err,
+                     size_t errlen);
+
+/*
+ * kafka_new_error: the message for a failed rd_kafka_new(): "`what`:
+ * `kerrstr`", and when librdkafka blames a file property ("ssl.ca.location
+ * failed: ...") the file it was given, read back from `conf` (borrowed),
+ * so that the message names it.  Only *.location properties are echoed:
+ * other values may be secrets.
+ */
+void kafka_new_error(char *err, size_t errlen, const char *what,
+                     const char *kerrstr, const rd_kafka_conf_t *conf);
+
+/*
  * The partition of `tds.replies` that carries messages for `user`: the
  * Java-compatible murmur2 partitioner of the contract, so clients in any
  * language find their replies in one partition.

@@ -3,9 +3,12 @@
  */
 #include "db.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/crypto.h>
 
 #include <errmsg.h>
 #include <mysql.h>
@@ -192,6 +195,35 @@ static const struct {
                          5},
 };
 
+/* The TLS settings of the configuration and the options they set. */
+static const struct {
+        const char *key; /* in ttpd.conf, for messages */
+        size_t offset;   /* of a char * in struct ttp_conf */
+        enum mysql_option option;
+} db_tls_options[] = {
+    {"db_ssl_ca", offsetof(struct ttp_conf, db_ssl_ca), MYSQL_OPT_SSL_CA},
+    {"db_ssl_capath", offsetof(struct ttp_conf, db_ssl_capath),
+     MYSQL_OPT_SSL_CAPATH},
+    {"db_ssl_cert", offsetof(struct ttp_conf, db_ssl_cert), MYSQL_OPT_SSL_CERT},
+    {"db_ssl_key", offsetof(struct ttp_conf, db_ssl_key), MYSQL_OPT_SSL_KEY},
+    {"db_ssl_cipher", offsetof(struct ttp_conf, db_ssl_cipher),
+     MYSQL_OPT_SSL_CIPHER},
+    {"db_ssl_crl", offsetof(struct ttp_conf, db_ssl_crl), MYSQL_OPT_SSL_CRL},
+    {"db_ssl_crlpath", offsetof(struct ttp_conf, db_ssl_crlpath),
+     MYSQL_OPT_SSL_CRLPATH},
+    {"db_tls_version", offsetof(struct ttp_conf, db_tls_version),
+     MARIADB_OPT_TLS_VERSION},
+    {"db_tls_peer_fp", offsetof(struct ttp_conf, db_tls_peer_fp),
+     MARIADB_OPT_TLS_PEER_FP},
+};
+
+#define DB_TLS_NOPTIONS (sizeof(db_tls_options) / sizeof(db_tls_options[0]))
+
+static const char *db_tls_value(const struct ttp_conf *conf, size_t i)
+{
+        return *(char *const *)((const char *)conf + db_tls_options[i].offset);
+}
+
 struct db {
         const struct ttp_conf *conf; /* borrowed */
         MYSQL *conn;
@@ -206,9 +238,68 @@ static void db_disconnect(struct db *db)
                         mysql_stmt_close(db->stmts[i]);
                 db->stmts[i] = NULL;
         }
-        if (db->conn != NULL)
+        if (db->conn != NULL) {
+                /* Connector/C keeps a copy of the password and frees it
+                 * without wiping it: wipe it first. */
+                if (db->conn->passwd != NULL)
+                        OPENSSL_cleanse(db->conn->passwd,
+                                        strlen(db->conn->passwd));
                 mysql_close(db->conn);
+        }
         db->conn = NULL;
+}
+
+/* The TLS options of the configuration onto `conn`. */
+static int db_tls_set(MYSQL *conn, const struct ttp_conf *conf, char *err,
+                      size_t errlen)
+{
+        my_bool verify = conf->db_ssl_verify_server_cert > 0;
+
+        for (size_t i = 0; i < DB_TLS_NOPTIONS; i++) {
+                const char *value = db_tls_value(conf, i);
+
+                if (value != NULL &&
+                    mysql_optionsv(conn, db_tls_options[i].option, value) !=
+                        0) {
+                        snprintf(err, errlen, "%s %s: refused by Connector/C",
+                                 db_tls_options[i].key, value);
+                        return -1;
+                }
+        }
+        if (mysql_optionsv(conn, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &verify) !=
+            0) {
+                snprintf(err, errlen,
+                         "db_ssl_verify_server_cert: refused by Connector/C");
+                return -1;
+        }
+        return 0;
+}
+
+/* After a TLS failure: which settings were in play, so the message names
+ * the file at fault ("No such file or directory" alone does not). */
+static void db_tls_explain(const struct ttp_conf *conf, char *err,
+                           size_t errlen)
+{
+        const char *sep = " (TLS settings: ";
+        size_t len;
+
+        for (size_t i = 0; i < DB_TLS_NOPTIONS; i++) {
+                const char *value = db_tls_value(conf, i);
+
+                if (value == NULL)
+                        continue;
+                len = strlen(err);
+                if (len + 1 >= errlen)
+                        return;
+                snprintf(err + len, errlen - len, "%s%s %s", sep,
+                         db_tls_options[i].key, value);
+                sep = ", ";
+        }
+        len = strlen(err);
+        if (len + 1 < errlen)
+                snprintf(err + len, errlen - len,
+                         "%sdb_ssl_verify_server_cert %s)", sep,
+                         conf->db_ssl_verify_server_cert > 0 ? "yes" : "no");
 }
 
 static int db_connect(struct db *db, char *err, size_t errlen)
@@ -234,6 +325,8 @@ static int db_connect(struct db *db, char *err, size_t errlen)
         mysql_optionsv(db->conn, MYSQL_INIT_COMMAND,
                        "SET SESSION TRANSACTION ISOLATION LEVEL READ "
                        "COMMITTED");
+        if (db_tls_set(db->conn, conf, err, errlen) == -1)
+                goto fail;
         if (mysql_real_connect(db->conn, conf->db_host, conf->db_user,
                                conf->db_password, conf->db_name, conf->db_port,
                                conf->db_socket, 0) == NULL) {
@@ -241,6 +334,8 @@ static int db_connect(struct db *db, char *err, size_t errlen)
                 snprintf(err, errlen, "connect to MariaDB %s as %s: %s",
                          conf->db_socket ? conf->db_socket : conf->db_host,
                          conf->db_user, mysql_error(db->conn));
+                if (db->last_errno == CR_SSL_CONNECTION_ERROR)
+                        db_tls_explain(conf, err, errlen);
                 goto fail;
         }
         if (mysql_autocommit(db->conn, 0) != 0) {

@@ -19,7 +19,7 @@
 
 #include "conf.h"
 
-enum conf_type { CONF_STRING, CONF_UINT, CONF_SECRET_FILE };
+enum conf_type { CONF_STRING, CONF_UINT, CONF_BOOL, CONF_SECRET_FILE };
 
 struct conf_key {
         const char *name;
@@ -34,6 +34,7 @@ struct conf_key {
         CONF_STRING, offsetof(struct ttp_conf, field), 0, 0, req, def
 #define UINT(field, lo, hi, def)                                               \
         CONF_UINT, offsetof(struct ttp_conf, field), lo, hi, 0, def
+#define BOOL(field) CONF_BOOL, offsetof(struct ttp_conf, field), 0, 1, 0, NULL
 
 static const struct conf_key conf_keys[] = {
     {"topic_prefix", STR(topic_prefix, 0, "tds")},
@@ -46,6 +47,16 @@ static const struct conf_key conf_keys[] = {
      offsetof(struct ttp_conf, db_password), 0, 0, 0, NULL},
     {"db_name", STR(db_name, 0, "tds")},
     {"db_connect_timeout", UINT(db_connect_timeout, 1, 3600, "10")},
+    {"db_ssl_ca", STR(db_ssl_ca, 0, NULL)},
+    {"db_ssl_capath", STR(db_ssl_capath, 0, NULL)},
+    {"db_ssl_cert", STR(db_ssl_cert, 0, NULL)},
+    {"db_ssl_key", STR(db_ssl_key, 0, NULL)},
+    {"db_ssl_cipher", STR(db_ssl_cipher, 0, NULL)},
+    {"db_ssl_crl", STR(db_ssl_crl, 0, NULL)},
+    {"db_ssl_crlpath", STR(db_ssl_crlpath, 0, NULL)},
+    {"db_tls_version", STR(db_tls_version, 0, NULL)},
+    {"db_tls_peer_fp", STR(db_tls_peer_fp, 0, NULL)},
+    {"db_ssl_verify_server_cert", BOOL(db_ssl_verify_server_cert)},
     {"store_root", STR(store_root, 1, NULL)},
     {"ttp_key_file", STR(ttp_key_file, 1, NULL)},
     {"tsa_key_file", STR(tsa_key_file, 0, NULL)},
@@ -64,6 +75,14 @@ static const struct conf_key conf_keys[] = {
 };
 
 #define CONF_NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
+
+static void free_secret(char *s)
+{
+        if (s != NULL) {
+                OPENSSL_cleanse(s, strlen(s));
+                free(s);
+        }
+}
 
 /* Passwords are one line; a secret file readable by others is refused. */
 static char *read_secret_file(const char *path, char *err, size_t errlen)
@@ -137,6 +156,9 @@ static int conf_set(struct ttp_conf *conf, const struct conf_key *k,
                         return -1;
                 *(unsigned *)(base + k->offset) = (unsigned)v;
                 return 0;
+        case CONF_BOOL:
+                return conf_parse_bool(value, (int *)(base + k->offset), err,
+                                       errlen);
         case CONF_SECRET_FILE:
                 *(char **)(base + k->offset) =
                     read_secret_file(value, err, errlen);
@@ -155,6 +177,9 @@ static int conf_add_kafka(struct ttp_conf *conf, const char *key,
                 snprintf(err, errlen, "'kafka.' needs a property name");
                 return -1;
         }
+        /* An unknown property is a typo: say so now, not at connect. */
+        if (kafka_conf_check(key, value, err, errlen) == -1)
+                return -1;
         for (size_t i = 0; i < conf->kafka_count; i++) {
                 if (strcmp(conf->kafka[i].key, key) == 0) {
                         snprintf(err, errlen, "kafka.%s given twice", key);
@@ -171,7 +196,7 @@ static int conf_add_kafka(struct ttp_conf *conf, const char *key,
         kv->value = strdup(value);
         if (kv->key == NULL || kv->value == NULL) {
                 free(kv->key);
-                free(kv->value);
+                free_secret(kv->value);
                 snprintf(err, errlen, "out of memory");
                 return -1;
         }
@@ -187,6 +212,16 @@ static int conf_has_kafka(const struct ttp_conf *conf, const char *key)
         return 0;
 }
 
+/* 1 if any MariaDB TLS setting (db_ssl_*, db_tls_*) is given. */
+static int ttp_conf_db_tls(const struct ttp_conf *conf)
+{
+        return conf->db_ssl_ca != NULL || conf->db_ssl_capath != NULL ||
+               conf->db_ssl_cert != NULL || conf->db_ssl_key != NULL ||
+               conf->db_ssl_cipher != NULL || conf->db_ssl_crl != NULL ||
+               conf->db_ssl_crlpath != NULL || conf->db_tls_version != NULL ||
+               conf->db_tls_peer_fp != NULL;
+}
+
 int ttp_conf_load(struct ttp_conf *conf, const char *path, char *err,
                   size_t errlen)
 {
@@ -196,6 +231,7 @@ int ttp_conf_load(struct ttp_conf *conf, const char *path, char *err,
         int ret = -1;
 
         memset(conf, 0, sizeof(*conf));
+        conf->db_ssl_verify_server_cert = -1;
         if ((file = conf_load(path, err, errlen)) == NULL)
                 goto done;
         for (size_t i = 0; i < conf_count(file); i++) {
@@ -246,6 +282,11 @@ int ttp_conf_load(struct ttp_conf *conf, const char *path, char *err,
                         goto done;
                 }
         }
+        /* A CA that is not checked against would be no TLS at all: a
+         * server without TLS is accepted unless the certificate is
+         * verified (Connector/C 3.3), so verification is the default. */
+        if (conf->db_ssl_verify_server_cert == -1)
+                conf->db_ssl_verify_server_cert = ttp_conf_db_tls(conf);
         if (conf->db_socket == NULL && conf->db_host == NULL) {
                 snprintf(err, errlen, "%s: set db_socket or db_host", path);
                 goto done;
@@ -282,14 +323,6 @@ done:
         return ret;
 }
 
-static void free_secret(char *s)
-{
-        if (s != NULL) {
-                OPENSSL_cleanse(s, strlen(s));
-                free(s);
-        }
-}
-
 void ttp_conf_fini(struct ttp_conf *conf)
 {
         for (size_t i = 0; i < conf->kafka_count; i++) {
@@ -304,6 +337,15 @@ void ttp_conf_fini(struct ttp_conf *conf)
         free(conf->db_user);
         free_secret(conf->db_password);
         free(conf->db_name);
+        free(conf->db_ssl_ca);
+        free(conf->db_ssl_capath);
+        free(conf->db_ssl_cert);
+        free(conf->db_ssl_key);
+        free(conf->db_ssl_cipher);
+        free(conf->db_ssl_crl);
+        free(conf->db_ssl_crlpath);
+        free(conf->db_tls_version);
+        free(conf->db_tls_peer_fp);
         free(conf->store_root);
         free(conf->ttp_key_file);
         free(conf->tsa_key_file);

@@ -31,6 +31,18 @@ struct ttp_conf {
         char *db_password; /* secret: read from db_password_file */
         char *db_name;
         unsigned db_connect_timeout;
+        /* TLS to MariaDB (db_ssl_* keys), handed to Connector/C by db.c. */
+        char *db_ssl_ca;
+        char *db_ssl_capath;
+        char *db_ssl_cert;
+        char *db_ssl_key;
+        char *db_ssl_cipher;
+        char *db_ssl_crl;
+        char *db_ssl_crlpath;
+        char *db_tls_version;
+        char *db_tls_peer_fp;
+        /* Defaults to yes as soon as any db_ssl_* or db_tls_* is set. */
+        int db_ssl_verify_server_cert;
 
         char *store_root;
         char *ttp_key_file;

@@ -56,6 +56,55 @@ done:
         return ret;
 }
 
+/*
+ * Whoever may write in the key's directory may replace the key (rename
+ * over it) with one they know: the file's own 0600 would not help.
+ */
+static int ttp_key_check_dir(const char *path, char *err, size_t errlen)
+{
+        char dir[4096];
+        const char *slash = strrchr(path, '/');
+        struct stat st;
+
+        if (slash == NULL)
+                snprintf(dir, sizeof(dir), ".");
+        else if (slash == path)
+                snprintf(dir, sizeof(dir), "/");
+        else if ((size_t)(slash - path) >= sizeof(dir)) {
+                snprintf(err, errlen, "%s: path too long", path);
+                return -1;
+        } else
+                snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+        if (stat(dir, &st) == -1) {
+                snprintf(err, errlen, "%s: directory %s: %s", path, dir,
+                         strerror(errno));
+                return -1;
+        }
+        if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+                snprintf(err, errlen,
+                         "%s: its directory %s has mode %04o: group or others "
+                         "could replace the key; chmod go-w it",
+                         path, dir, (unsigned)(st.st_mode & 07777));
+                return -1;
+        }
+        return 0;
+}
+
+int ttp_key_check(const char *path, char *err, size_t errlen)
+{
+        struct crypto_key *key = NULL;
+        struct stat st;
+
+        if (ttp_key_check_dir(path, err, errlen) == -1)
+                return -1;
+        if (lstat(path, &st) == -1 && errno == ENOENT)
+                return 0;
+        if (crypto_key_load(path, NULL, &key, err, errlen) == -1)
+                return -1;
+        crypto_key_free(key);
+        return 0;
+}
+
 int ttp_key_load_or_create(const char *path, struct crypto_key **out,
                            int *created, char *err, size_t errlen)
 {
@@ -68,6 +117,8 @@ int ttp_key_load_or_create(const char *path, struct crypto_key **out,
                 snprintf(err, errlen, "%s: path too long", path);
                 return -1;
         }
+        if (ttp_key_check_dir(path, err, errlen) == -1)
+                return -1;
         if (stat(path, &st) == 0) {
                 if (crypto_key_load(path, NULL, &key, err, errlen) == -1)
                         return -1;

@@ -392,8 +392,8 @@ static int producer_open(struct ttpd *d, char *err, size_t errlen)
         d->producer =
             rd_kafka_new(RD_KAFKA_PRODUCER, kc, kerrstr, sizeof(kerrstr));
         if (d->producer == NULL) {
+                kafka_new_error(err, errlen, "kafka producer", kerrstr, kc);
                 rd_kafka_conf_destroy(kc);
-                errbuf_set(err, errlen, "kafka producer: %s", kerrstr);
                 return -1;
         }
         return 0;
@@ -432,8 +432,8 @@ static int kafka_open(struct ttpd *d, char *err, size_t errlen)
         d->consumer =
             rd_kafka_new(RD_KAFKA_CONSUMER, kc, kerrstr, sizeof(kerrstr));
         if (d->consumer == NULL) {
+                kafka_new_error(err, errlen, "kafka consumer", kerrstr, kc);
                 rd_kafka_conf_destroy(kc);
-                snprintf(err, errlen, "kafka consumer: %s", kerrstr);
                 goto done;
         }
         rd_kafka_poll_set_consumer(d->consumer);
@@ -754,6 +754,12 @@ int main(int argc, char **argv)
         log_init("tds-ttpd", 1, verbose);
         if (ttp_conf_load(&d.conf, conf_path, err, sizeof(err)) == -1) {
                 fprintf(stderr, "tds-ttpd: %s\n", err);
+                return 2;
+        }
+        /* Before detaching, so that a refused key reaches the operator. */
+        if (ttp_key_check(d.conf.ttp_key_file, err, sizeof(err)) == -1) {
+                fprintf(stderr, "tds-ttpd: TTP key: %s\n", err);
+                ttp_conf_fini(&d.conf);
                 return 2;
         }
         if (check_only) {

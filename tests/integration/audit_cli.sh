@@ -185,10 +185,10 @@ expect_exit 1 --defaults-file "$run/nope.cnf" exchanges
 grep -q "option file $run/nope.cnf: No such file or directory" "$run/out.txt" || fail "missing cnf: $(cat "$run/out.txt")"
 TDS_HOME=$run/empty-home expect_exit 1 exchanges
 grep -q "option file $run/empty-home/auditor.cnf" "$run/out.txt" || fail "missing home cnf: $(cat "$run/out.txt")"
-printf '[client]\nuser=tds_auditor\npassword=x\nsocket=%s/no.sock\ndatabase=tds\n' "$run" > "$run/dead.cnf"
+(umask 077; printf '[client]\nuser=tds_auditor\npassword=x\nsocket=%s/no.sock\ndatabase=tds\n' "$run" > "$run/dead.cnf")
 expect_exit 1 --defaults-file "$run/dead.cnf" exchanges
 grep -q "cannot connect to MariaDB" "$run/out.txt" || fail "unreachable: $(cat "$run/out.txt")"
-grep -v '^database=' "$aud" > "$run/nodb.cnf"
+(umask 077; grep -v '^database=' "$aud" > "$run/nodb.cnf")
 expect_exit 1 --defaults-file "$run/nodb.cnf" exchanges
 grep -q "no database selected" "$run/out.txt" || fail "no database: $(cat "$run/out.txt")"
 ok "missing option file, unreachable server, no database: exit 1 naming the cause"

@@ -1,5 +1,6 @@
 /*
- * Unit tests of libtds/kafka.c: topic names and the reply partitioner.
+ * Unit tests of libtds/kafka.c: topic names, the reply partitioner, and
+ * the checks and messages of librdkafka properties.
  */
 #include <stdint.h>
 #include <string.h>
@@ -72,10 +73,69 @@ static void test_conf_set(void)
         rd_kafka_conf_destroy(conf);
 }
 
+static void test_conf_check(void)
+{
+        char err[512] = "";
+
+        CHECK(kafka_conf_check("security.protocol", "SASL_SSL", err,
+                               sizeof(err)) == 0);
+        CHECK(kafka_conf_check("sasl.mechanisms", "SCRAM-SHA-512", err,
+                               sizeof(err)) == 0);
+        CHECK(kafka_conf_check("ssl.ca.location", "/no/such/ca.pem", err,
+                               sizeof(err)) == 0);
+        CHECK(kafka_conf_check("no.such.property", "1", err, sizeof(err)) ==
+              -1);
+        CHECK_STR_EQ(err, "kafka property no.such.property: No such "
+                          "configuration property: \"no.such.property\"");
+        CHECK(kafka_conf_check("security.protocol", "tls", err, sizeof(err)) ==
+              -1);
+        CHECK(strstr(err, "Invalid value \"tls\"") != NULL);
+}
+
+static void test_new_error(void)
+{
+        rd_kafka_conf_t *conf = rd_kafka_conf_new();
+        char err[512] = "", kerr[512];
+        rd_kafka_t *rk;
+
+        /* librdkafka's own words, the file named after them. */
+        CHECK(kafka_conf_set(conf, "log_level", "0", err, sizeof(err)) == 0);
+        CHECK(kafka_conf_set(conf, "security.protocol", "ssl", err,
+                             sizeof(err)) == 0);
+        CHECK(kafka_conf_set(conf, "ssl.ca.location", "/no/such/ca.pem", err,
+                             sizeof(err)) == 0);
+        CHECK(kafka_conf_set(conf, "sasl.password", "s3cret", err,
+                             sizeof(err)) == 0);
+        rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, kerr, sizeof(kerr));
+        CHECK(rk == NULL);
+        if (rk == NULL) {
+                kafka_new_error(err, sizeof(err), "producer", kerr, conf);
+                CHECK(strncmp(err, "producer: ssl.ca.location failed: ", 34) ==
+                      0);
+                CHECK(strstr(err, " (ssl.ca.location is /no/such/ca.pem)") !=
+                      NULL);
+                rd_kafka_conf_destroy(conf);
+        } else {
+                rd_kafka_destroy(rk);
+        }
+        /* Only *.location values are ever echoed. */
+        conf = rd_kafka_conf_new();
+        CHECK(kafka_conf_set(conf, "sasl.password", "s3cret", err,
+                             sizeof(err)) == 0);
+        kafka_new_error(err, sizeof(err), "x", "sasl.password failed: bad",
+                        conf);
+        CHECK_STR_EQ(err, "x: sasl.password failed: bad");
+        kafka_new_error(err, sizeof(err), "x", "something else", conf);
+        CHECK_STR_EQ(err, "x: something else");
+        rd_kafka_conf_destroy(conf);
+}
+
 int main(void)
 {
         test_reply_partition();
         test_topics();
         test_conf_set();
+        test_conf_check();
+        test_new_error();
         return unit_done("test_kafka");
 }
