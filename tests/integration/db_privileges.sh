@@ -74,7 +74,7 @@ mapfile -t tables < <(adm "SELECT table_name FROM information_schema.tables
 mapfile -t views < <(adm "SELECT table_name FROM information_schema.tables
 	WHERE table_schema = 'tds' AND table_type = 'VIEW' ORDER BY 1")
 [ ${#tables[@]} -ge 11 ] || fail "only ${#tables[@]} tables: ${tables[*]}"
-[ "${views[*]}" = "audit_exchanges audit_uploads" ] || fail "views: ${views[*]}"
+[ "${views[*]}" = "audit_exchanges audit_log_leaves audit_tree_heads audit_uploads" ] || fail "views: ${views[*]}"
 # A column of each table, for UPDATE statements that would be valid SQL.
 col() { adm "SELECT column_name FROM information_schema.columns WHERE
 	table_schema = 'tds' AND table_name = '$1' ORDER BY ordinal_position LIMIT 1"; }
@@ -90,7 +90,10 @@ echo "evidence" > "$run/doc"
 snapshot() {
 	adm "SELECT table_name, column_name, column_type FROM information_schema.columns
 		WHERE table_schema = 'tds' ORDER BY 1, 2"
-	for t in "${tables[@]}"; do echo "$t $(adm "SELECT COUNT(*) FROM \`$t\`")"; done
+	# tree_heads grows on the daemon's timer, whatever the test does.
+	for t in "${tables[@]}"; do
+		[ "$t" = tree_heads ] || echo "$t $(adm "SELECT COUNT(*) FROM \`$t\`")"
+	done
 	adm "SELECT user, host FROM mysql.user ORDER BY 1, 2"
 }
 snapshot > "$run/before"
@@ -148,7 +151,9 @@ for cnf in "$ttp" "$run/ttp-tcp.cnf"; do
 		UPDATE consumer_offsets SET next_offset = next_offset;
 		DELETE FROM downloads_ongoing WHERE nonce = REPEAT('x', 32);
 		ROLLBACK"
-	for t in used_nonces aborts; do
+	# The evidence log is append-only too (log_state, its one row,
+	# may only be updated).
+	for t in used_nonces aborts log_leaves log_nodes tree_heads; do
 		c=$(col "$t")
 		denied "$cnf" "DELETE FROM $t"
 		denied "$cnf" "UPDATE $t SET $c = $c"
@@ -156,6 +161,8 @@ for cnf in "$ttp" "$run/ttp-tcp.cnf"; do
 		denied "$cnf" "REPLACE INTO $t SELECT * FROM $t"
 		denied "$cnf" "INSERT INTO $t SELECT * FROM $t ON DUPLICATE KEY UPDATE $c = $c"
 	done
+	denied "$cnf" "DELETE FROM log_state"
+	denied "$cnf" "INSERT INTO log_state SELECT 2, tree_size, frontier FROM log_state"
 	for t in "${tables[@]}"; do
 		denied "$cnf" "ALTER TABLE \`$t\` ADD COLUMN x INT"
 		denied "$cnf" "DROP TABLE \`$t\`"
@@ -196,6 +203,9 @@ ok "no schema, row count or account changed"
 # must be added here: this list is the reviewed statement of privilege.
 expected_ttp="GRANT SELECT ON \`tds\`.\`schema_migrations\` TO \`tds_ttp\`@\`HOST\`
 GRANT SELECT, INSERT ON \`tds\`.\`aborts\` TO \`tds_ttp\`@\`HOST\`
+GRANT SELECT, INSERT ON \`tds\`.\`log_leaves\` TO \`tds_ttp\`@\`HOST\`
+GRANT SELECT, INSERT ON \`tds\`.\`log_nodes\` TO \`tds_ttp\`@\`HOST\`
+GRANT SELECT, INSERT ON \`tds\`.\`tree_heads\` TO \`tds_ttp\`@\`HOST\`
 GRANT SELECT, INSERT ON \`tds\`.\`used_nonces\` TO \`tds_ttp\`@\`HOST\`
 GRANT SELECT, INSERT, DELETE ON \`tds\`.\`processed_messages\` TO \`tds_ttp\`@\`HOST\`
 GRANT SELECT, INSERT, UPDATE ON \`tds\`.\`consumer_offsets\` TO \`tds_ttp\`@\`HOST\`
@@ -205,8 +215,11 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON \`tds\`.\`outbox\` TO \`tds_ttp\`@\`HOST
 GRANT SELECT, INSERT, UPDATE, DELETE ON \`tds\`.\`uploads_completed\` TO \`tds_ttp\`@\`HOST\`
 GRANT SELECT, INSERT, UPDATE, DELETE ON \`tds\`.\`uploads_ongoing\` TO \`tds_ttp\`@\`HOST\`
 GRANT SELECT, INSERT, UPDATE, DELETE ON \`tds\`.\`users\` TO \`tds_ttp\`@\`HOST\`
+GRANT SELECT, UPDATE ON \`tds\`.\`log_state\` TO \`tds_ttp\`@\`HOST\`
 GRANT USAGE ON *.* TO \`tds_ttp\`@\`HOST\` IDENTIFIED BY PASSWORD"
 expected_auditor="GRANT SELECT ON \`tds\`.\`audit_exchanges\` TO \`tds_auditor\`@\`HOST\`
+GRANT SELECT ON \`tds\`.\`audit_log_leaves\` TO \`tds_auditor\`@\`HOST\`
+GRANT SELECT ON \`tds\`.\`audit_tree_heads\` TO \`tds_auditor\`@\`HOST\`
 GRANT SELECT ON \`tds\`.\`audit_uploads\` TO \`tds_auditor\`@\`HOST\`
 GRANT USAGE ON *.* TO \`tds_auditor\`@\`HOST\` IDENTIFIED BY PASSWORD"
 
