@@ -860,11 +860,13 @@ static int fx_request(struct bi *b, struct fixture *fx)
                 return -1;
         memcpy(fx->file_id, "bi-", 3);
         {
-                char data[sizeof(fx->data)];
+                char data[sizeof(fx->data) + 128];
                 snprintf(data, sizeof(data),
                          "bad-input corpus, fixture %s, file %s\n", fx->name,
                          fx->file_id);
-                memcpy(fx->data, data, sizeof(data));
+                /* The document's content; cut to fit, it is only data. */
+                memset(fx->data, 0, sizeof(fx->data));
+                memcpy(fx->data, data, strnlen(data, sizeof(fx->data) - 1));
         }
         fx->size = strlen(fx->data);
         snprintf(fx->size_dec, sizeof(fx->size_dec), "%zu", fx->size);

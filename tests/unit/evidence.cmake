@@ -12,4 +12,4 @@ set_tests_properties(unit.evidence PROPERTIES LABELS "unit;fast;sanitize" TIMEOU
 add_test(NAME evidence.openssl
          COMMAND bash ${PROJECT_SOURCE_DIR}/tests/integration/evidence_openssl.sh
                  $<TARGET_FILE:test_evidence>)
-set_tests_properties(evidence.openssl PROPERTIES LABELS "fast" TIMEOUT 120)
+set_tests_properties(evidence.openssl PROPERTIES LABELS "fast;sanitize" TIMEOUT 120)

@@ -12,4 +12,4 @@ target_link_libraries(tsa_tool PRIVATE tds)
 add_test(NAME tsa.openssl
          COMMAND bash ${PROJECT_SOURCE_DIR}/tests/integration/tsa_openssl.sh
                  $<TARGET_FILE:tsa_tool>)
-set_tests_properties(tsa.openssl PROPERTIES LABELS "fast" TIMEOUT 120)
+set_tests_properties(tsa.openssl PROPERTIES LABELS "fast;sanitize" TIMEOUT 120)
