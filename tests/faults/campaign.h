@@ -142,6 +142,7 @@ struct figures {
         long ttpd_kills;  /* SIGKILLs and deaths at crash points */
         long ttpd_starts; /* starts after a death */
         long db_kills, db_starts;
+        long db_kill_commit; /* SIGKILLs while the daemon was in COMMIT */
         long conn_kill_commit, conn_kill_other, conn_kill_none;
         long own_deaths; /* a process that died without a fault */
         /* read from the daemon's log at the end */

@@ -251,7 +251,10 @@ static void print_figures(struct campaign *c, const struct schedule *s,
                "with a crash point)\n",
                f->ttpd_starts, kills_by_us,
                kills_by_us - f->fired[FK_TTPD_KILL]);
-        printf("database              %ld SIGKILL + restart\n", f->db_kills);
+        printf("database              %ld SIGKILL + restart, %ld of them while "
+               "PROCESSLIST showed\n"
+               "                      the daemon's COMMIT\n",
+               f->db_kills, f->db_kill_commit);
         printf("KILL CONNECTION       %ld issued while PROCESSLIST showed the "
                "daemon's COMMIT,\n"
                "                      %ld while it ran another statement, %ld "

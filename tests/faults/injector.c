@@ -27,13 +27,16 @@ extern char **environ;
 #define INJ_CRASH_WAIT_MS 45000 /* a crash point is reached by then */
 #define INJ_RECONNECT_MS  60000 /* the daemon is back on the database */
 #define INJ_WATCH_MS      1000
+#define INJ_DB_WINDOW_MS  2000 /* a SIGKILL of mariadbd waits for a COMMIT */
 #define INJ_ARGS_MAX      12
 
-/* The KILL CONNECTION watcher, in a thread of its own. */
+/* The COMMIT watcher, in a thread of its own: it kills the daemon's
+ * session (KILL CONNECTION) or, with `sigkill`, the whole server. */
 struct killer {
         const char *cnf;
         int window_ms;
-        int done; /* __atomic */
+        pid_t sigkill; /* mariadbd, or 0 */
+        int done;      /* __atomic */
         enum { KILL_NONE, KILL_COMMIT, KILL_OTHER } result;
         unsigned long id;
         char info[96];
@@ -335,8 +338,17 @@ static int killer_row(void *arg, char **cols, unsigned long *lens,
         return 0;
 }
 
-/* Watch the daemon's session until it is in COMMIT and kill it then; at
- * the end of the window kill it whatever it is doing. */
+/* Kill the session `id`, or the server. */
+static int killer_strike(struct killer *k, struct cdb *db, unsigned long id)
+{
+        if (k->sigkill > 0)
+                return kill(k->sigkill, SIGKILL);
+        return cdb_kill(db, id, k->err, sizeof(k->err));
+}
+
+/* Watch the daemon's session until it is in COMMIT and strike then; at
+ * the end of the window strike whatever it is doing (a server is killed
+ * even without a session of the daemon). */
 static void *killer_main(void *arg)
 {
         struct killer *k = arg;
@@ -345,8 +357,11 @@ static void *killer_main(void *arg)
 
         mysql_thread_init();
         k->result = KILL_NONE;
-        if ((db = cdb_open(k->cnf, k->err, sizeof(k->err))) == NULL)
+        if ((db = cdb_open(k->cnf, k->err, sizeof(k->err))) == NULL) {
+                if (k->sigkill > 0 && killer_strike(k, NULL, 0) == 0)
+                        k->result = KILL_OTHER;
                 goto done;
+        }
         for (;;) {
                 k->commit_found = 0;
                 k->any_id = 0;
@@ -354,22 +369,23 @@ static void *killer_main(void *arg)
                               "SELECT ID, INFO FROM "
                               "information_schema.PROCESSLIST "
                               "WHERE USER = 'tds_ttp'",
-                              killer_row, k, k->err, sizeof(k->err)) == -1)
+                              killer_row, k, k->err, sizeof(k->err)) == -1) {
+                        if (k->sigkill > 0 && killer_strike(k, db, 0) == 0)
+                                k->result = KILL_OTHER;
                         break;
+                }
                 if (k->commit_found) {
-                        if (cdb_kill(db, k->id, k->err, sizeof(k->err)) == 0)
+                        if (killer_strike(k, db, k->id) == 0)
                                 k->result = KILL_COMMIT;
                         break;
                 }
                 if (campaign_now_ms() >= deadline) {
-                        if (k->any_id != 0) {
-                                k->id = k->any_id;
-                                snprintf(k->info, sizeof(k->info), "%s",
-                                         k->any_info);
-                                if (cdb_kill(db, k->id, k->err,
-                                             sizeof(k->err)) == 0)
-                                        k->result = KILL_OTHER;
-                        }
+                        k->id = k->any_id;
+                        snprintf(k->info, sizeof(k->info), "%s",
+                                 k->any_id ? k->any_info : "no session");
+                        if ((k->any_id != 0 || k->sigkill > 0) &&
+                            killer_strike(k, db, k->id) == 0)
+                                k->result = KILL_OTHER;
                         break;
                 }
         }
@@ -511,22 +527,68 @@ static void run_ttpd(struct injector *inj, struct running *r, int64_t now)
         }
 }
 
+static void killer_start(struct injector *inj, int window_ms, pid_t sigkill)
+{
+        struct killer *k = &inj->k;
+
+        memset(k, 0, sizeof(*k));
+        k->cnf = inj->c->paths.admin_cnf;
+        k->window_ms = window_ms;
+        k->sigkill = sigkill;
+        if (pthread_create(&inj->killer_thread, NULL, killer_main, k) != 0)
+                campaign_fatal("pthread_create failed");
+        inj->killer_running = 1;
+}
+
+/* The watcher finished: 1, else 0. */
+static int killer_done(struct injector *inj)
+{
+        if (!__atomic_load_n(&inj->k.done, __ATOMIC_ACQUIRE))
+                return 0;
+        pthread_join(inj->killer_thread, NULL);
+        inj->killer_running = 0;
+        return 1;
+}
+
+/* SIGKILL of mariadbd, aimed like KILL CONNECTION at the daemon's COMMIT
+ * (the lost COMMIT whose outcome the daemon cannot read back until the
+ * server is back), then `tds-stack start db`, until the daemon is back. */
 static void run_db(struct injector *inj, struct running *r, int64_t now)
 {
         struct figures *fig = &inj->c->fig;
+        struct killer *k = &inj->k;
 
         if (!helper_done(r))
                 return;
         switch (r->phase) {
         case 0:
-                r->was_alive = db_alive(inj);
-                step(r, 1, inj_stack(inj, NULL, "kill", NULL, "db"));
+                r->target = pid_of(inj->db_pidfile, "mariadbd");
+                r->was_alive = alive(r->target);
+                killer_start(inj, INJ_DB_WINDOW_MS,
+                             r->was_alive ? r->target : 0);
+                r->phase = 1;
                 break;
         case 1:
-                if (r->was_alive)
+                if (!killer_done(inj))
+                        break;
+                if (r->was_alive && k->result != KILL_NONE) {
                         fig->db_kills++;
-                /* fall through */
-        case 2: /* recovery */
+                        if (k->result == KILL_COMMIT)
+                                fig->db_kill_commit++;
+                }
+                inj_note(inj, "SIGKILL mariadbd (pid %d) %s%s", (int)r->target,
+                         k->result == KILL_COMMIT ? "during the daemon's COMMIT"
+                         : k->result == KILL_OTHER ? "while the daemon ran: "
+                                                   : "FAILED: ",
+                         k->result == KILL_OTHER  ? k->info
+                         : k->result == KILL_NONE ? k->err
+                                                  : "");
+                r->until = now + 20000;
+                r->phase = 2;
+                break;
+        case 2: /* also where a recovery starts */
+                if (alive(r->target) && now < r->until)
+                        break;
                 step(r, 3, inj_stack(inj, NULL, "start", NULL, "db"));
                 break;
         case 3:
@@ -558,20 +620,12 @@ static void run_conn_kill(struct injector *inj, struct running *r, int64_t now)
 
         switch (r->phase) {
         case 0:
-                memset(k, 0, sizeof(*k));
-                k->cnf = inj->c->paths.admin_cnf;
-                k->window_ms = r->f->duration_ms;
-                if (pthread_create(&inj->killer_thread, NULL, killer_main, k) !=
-                    0)
-                        campaign_fatal("pthread_create failed");
-                inj->killer_running = 1;
+                killer_start(inj, r->f->duration_ms, 0);
                 r->phase = 1;
                 break;
         case 1:
-                if (!__atomic_load_n(&k->done, __ATOMIC_ACQUIRE))
+                if (!killer_done(inj))
                         break;
-                pthread_join(inj->killer_thread, NULL);
-                inj->killer_running = 0;
                 if (k->result == KILL_COMMIT)
                         fig->conn_kill_commit++;
                 else if (k->result == KILL_OTHER)
