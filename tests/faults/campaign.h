@@ -74,6 +74,7 @@ struct req {
         int acked;    /* produces the broker acknowledged */
         int failed;   /* produces the broker refused */
         int resend;   /* a refused produce to make good */
+        int probe;    /* a probe: sent while the parties are quiet */
         int answers;  /* distinct answers (replies or errors) */
         int64_t first_ms;
         int64_t next_retry_ms;
@@ -93,6 +94,7 @@ struct party {
         int slow_ms;
         int64_t next_act;
         int reader_failed;
+        struct req *probe; /* the last probe, answered by register.result */
 };
 
 struct exchange {
@@ -143,6 +145,7 @@ struct figures {
         long ttpd_starts; /* starts after a death */
         long db_kills, db_starts;
         long db_kill_commit; /* SIGKILLs while the daemon was in COMMIT */
+        long probes, probes_answered;
         long conn_kill_commit, conn_kill_other, conn_kill_none;
         long own_deaths; /* a process that died without a fault */
         /* read from the daemon's log at the end */
@@ -169,7 +172,10 @@ struct campaign {
         struct party parties[CAMPAIGN_PARTIES_MAX];
         struct exchange **x;
         size_t nx, capx;
-        long active;       /* started, not done */
+        long active; /* started, not done */
+        int hush;    /* the parties send nothing (probes aside) */
+        struct req **probes;
+        size_t nprobes, capprobes;
         long progress;     /* first answers received: the schedule's clock */
         struct req **byid; /* msg_id index, open addressing */
         size_t byid_cap, byid_n;
@@ -211,6 +217,11 @@ void workload_tick(struct campaign *c, int64_t now, int may_start);
 
 /* Every exchange started is done. */
 int workload_all_done(const struct campaign *c);
+
+/* workload_probe: a fresh register of `party` (same key: answered
+ * register.result), sent now whatever the hush; never resent on a
+ * timeout.  Borrowed, valid until workload_fini. */
+struct req *workload_probe(struct campaign *c, int party, int64_t now);
 
 /* Client faults. */
 void workload_stall(struct campaign *c, int party, int64_t until);

@@ -873,6 +873,8 @@ int checks_run(struct campaign *c, char *err, size_t errlen)
                     !streq(pc_str(q->answer, "type"), "register.result"))
                         V(NULL, "register of %s refused", q->p->u.name);
         }
+        for (size_t i = 0; i < c->nprobes; i++)
+                check_request(c, &st, NULL, c->probes[i]);
         for (size_t i = 0; i < c->nx; i++)
                 check_exchange(c, &st, c->x[i], &seen_dl, &seen_up);
         c->fig.orphan_objects = count_orphans(c, &st);

@@ -253,8 +253,10 @@ static void print_figures(struct campaign *c, const struct schedule *s,
                kills_by_us - f->fired[FK_TTPD_KILL]);
         printf("database              %ld SIGKILL + restart, %ld of them while "
                "PROCESSLIST showed\n"
-               "                      the daemon's COMMIT\n",
-               f->db_kills, f->db_kill_commit);
+               "                      the daemon's COMMIT; probes after the "
+               "last COMMIT: %ld answered\n"
+               "                      of %ld\n",
+               f->db_kills, f->db_kill_commit, f->probes_answered, f->probes);
         printf("KILL CONNECTION       %ld issued while PROCESSLIST showed the "
                "daemon's COMMIT,\n"
                "                      %ld while it ran another statement, %ld "

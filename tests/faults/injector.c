@@ -61,9 +61,12 @@ struct running {
         int64_t since; /* when the phase began */
         int64_t until;
         struct timespec started; /* realtime: the part was started again */
-        pid_t target;            /* the crash-point daemon */
-        int was_alive;           /* the part ran when we killed it */
-        long crash_before;       /* crash-point lines in the log before it */
+        struct req *probe;       /* db-kill-last-commit's request */
+        int quiet;               /* outbox found empty, times in a row */
+        int64_t next_poll;
+        pid_t target;      /* the crash-point daemon */
+        int was_alive;     /* the part ran when we killed it */
+        long crash_before; /* crash-point lines in the log before it */
 };
 
 struct injector {
@@ -613,6 +616,127 @@ static void run_db(struct injector *inj, struct running *r, int64_t now)
         }
 }
 
+/*
+ * The parties fall quiet; once the daemon has published everything, one
+ * probe request (a register again: a new msg_id, answered
+ * register.result) is sent, mariadbd is SIGKILLed at its COMMIT and
+ * started again.  Nothing else is sent until the probe is answered: its
+ * reply must reach its party by the daemon's own doing (a reply that
+ * waits in the outbox for the next request would never arrive in a
+ * quiet system).  Request errors still pending in the broker are cleared
+ * first, so that they cannot hold the relay back.
+ */
+static void run_db_last(struct injector *inj, struct running *r, int64_t now)
+{
+        struct campaign *c = inj->c;
+        struct figures *fig = &c->fig;
+        struct killer *k = &inj->k;
+        char err[512];
+        long unsent;
+
+        if (!helper_done(r))
+                return;
+        switch (r->phase) {
+        case 0:
+                c->hush = 1;
+                step(r, 1, inj_ctl(inj, "clear-errors", "Produce", NULL, NULL));
+                break;
+        case 1:
+                step(r, 2, inj_ctl(inj, "clear-errors", "Fetch", NULL, NULL));
+                break;
+        case 2:
+                r->since = now;
+                r->until = now + 20000;
+                r->quiet = 0;
+                r->phase = 3;
+                break;
+        case 3: /* quiet: the outbox empty twice in a row, 1.5 s at least */
+                if (now < r->next_poll)
+                        break;
+                r->next_poll = now + 300;
+                unsent = checks_outbox_unsent(c, err, sizeof(err));
+                r->quiet = unsent == 0 ? r->quiet + 1 : 0;
+                if ((r->quiet >= 2 && now >= r->since + 1500) ||
+                    now >= r->until) {
+                        if (r->quiet < 2)
+                                inj_note(inj, "the daemon did not fall quiet "
+                                              "in 20 s; probing anyway");
+                        r->target = pid_of(inj->db_pidfile, "mariadbd");
+                        r->was_alive = alive(r->target);
+                        killer_start(inj, 3000, r->was_alive ? r->target : 0);
+                        r->until = now + 100; /* the watcher is watching */
+                        r->phase = 4;
+                }
+                break;
+        case 4:
+                if (now < r->until)
+                        break;
+                r->probe = workload_probe(c, r->f->party, now);
+                fig->probes++;
+                r->phase = 5;
+                break;
+        case 5:
+                if (!killer_done(inj))
+                        break;
+                if (r->was_alive && k->result != KILL_NONE) {
+                        fig->db_kills++;
+                        if (k->result == KILL_COMMIT)
+                                fig->db_kill_commit++;
+                }
+                inj_note(inj, "probe %s sent; SIGKILL mariadbd (pid %d) %s%s",
+                         r->probe->msg_id, (int)r->target,
+                         k->result == KILL_COMMIT ? "during the daemon's COMMIT"
+                         : k->result == KILL_OTHER ? "while the daemon ran: "
+                                                   : "FAILED: ",
+                         k->result == KILL_OTHER  ? k->info
+                         : k->result == KILL_NONE ? k->err
+                                                  : "");
+                r->until = now + 20000;
+                r->phase = 6;
+                break;
+        case 6:
+                if (alive(r->target) && now < r->until)
+                        break;
+                step(r, 7, inj_stack(inj, NULL, "start", NULL, "db"));
+                break;
+        case 7:
+                if (!started(inj, r, "db"))
+                        break;
+                fig->db_starts++;
+                clock_gettime(CLOCK_REALTIME, &r->started);
+                r->until = now + INJ_RECONNECT_MS;
+                r->phase = 8;
+                break;
+        case 8:
+                if (!ttpd_consuming(inj, &r->started) && now < r->until)
+                        break;
+                r->until = now + 15000;
+                r->phase = 9;
+                break;
+        case 9:
+                if (r->probe->answer != NULL) {
+                        fig->probes_answered++;
+                        inj_note(inj, "the probe was answered with nothing "
+                                      "else sent");
+                } else if (now >= r->until) {
+                        unsent = checks_outbox_unsent(c, err, sizeof(err));
+                        campaign_violation(
+                            c, NULL,
+                            "probe %s of %s: no answer 15 s after the daemon "
+                            "was back on the database, with nothing else "
+                            "sent; %ld outbox row(s) unsent: a reply "
+                            "committed before the lost COMMIT was resolved "
+                            "waits for another request",
+                            r->probe->msg_id, r->probe->p->u.name, unsent);
+                } else {
+                        break;
+                }
+                c->hush = 0;
+                run_end(inj, r, now);
+                break;
+        }
+}
+
 static void run_conn_kill(struct injector *inj, struct running *r, int64_t now)
 {
         struct figures *fig = &inj->c->fig;
@@ -729,6 +853,9 @@ static void run_advance(struct injector *inj, struct running *r, int64_t now)
         case FK_DB_KILL:
                 run_db(inj, r, now);
                 break;
+        case FK_DB_KILL_LAST:
+                run_db_last(inj, r, now);
+                break;
         case FK_DB_CONN_KILL:
                 run_conn_kill(inj, r, now);
                 break;
@@ -755,7 +882,8 @@ static void watch(struct injector *inj, int64_t now)
 {
         int ttpd_fault =
             inj->excl.active && inj->excl.kind <= FK_TTPD_MID_BATCH;
-        int db_fault = inj->excl.active && inj->excl.kind == FK_DB_KILL;
+        int db_fault = inj->excl.active && (inj->excl.kind == FK_DB_KILL ||
+                                            inj->excl.kind == FK_DB_KILL_LAST);
 
         if (now >= inj->next_watch) {
                 inj->next_watch = now + INJ_WATCH_MS;

@@ -12,13 +12,16 @@
 
 /* Scale 1, the CI campaign: 8 plain daemon kills and 7 crash-point
  * restarts (each a SIGKILL, then the death at the point: two kills), so
- * 22 daemon kills; 3 database kills; broker and client faults. */
+ * 22 daemon kills; 5 database kills, 2 of them at the COMMIT of the last
+ * request before a quiet spell; 10 KILL CONNECTIONs; broker and client
+ * faults. */
 const int schedule_base_count[FK_COUNT] = {
     [FK_TTPD_KILL] = 8,
     [FK_TTPD_AFTER_COMMIT] = 3,
     [FK_TTPD_AFTER_PUBLISH] = 2,
     [FK_TTPD_MID_BATCH] = 2,
     [FK_DB_KILL] = 3,
+    [FK_DB_KILL_LAST] = 2,
     [FK_DB_CONN_KILL] = 10,
     [FK_BROKER_DOWN] = 2,
     [FK_BROKER_PRODUCE_ERR] = 2,
@@ -35,6 +38,7 @@ static const char *const schedule_names[FK_COUNT] = {
     [FK_TTPD_AFTER_PUBLISH] = "ttpd-crash-after-publish",
     [FK_TTPD_MID_BATCH] = "ttpd-crash-mid-batch",
     [FK_DB_KILL] = "db-kill",
+    [FK_DB_KILL_LAST] = "db-kill-last-commit",
     [FK_DB_CONN_KILL] = "db-kill-connection",
     [FK_BROKER_DOWN] = "broker-down",
     [FK_BROKER_PRODUCE_ERR] = "broker-produce-errors",
@@ -82,6 +86,9 @@ static void schedule_params(struct fault *f, struct prng *p, int parties)
         switch (f->kind) {
         case FK_DB_CONN_KILL:
                 f->duration_ms = 3000;
+                break;
+        case FK_DB_KILL_LAST:
+                f->party = (int)prng_range(p, 0, parties - 1);
                 break;
         case FK_BROKER_DOWN:
                 f->duration_ms = (int)prng_range(p, 1500, 4500);
@@ -198,6 +205,12 @@ void schedule_describe(const struct fault *f, char *out, size_t outlen)
         case FK_DB_CONN_KILL:
                 snprintf(out, outlen, "%s (watch %d ms for a COMMIT)", name,
                          f->duration_ms);
+                break;
+        case FK_DB_KILL_LAST:
+                snprintf(out, outlen,
+                         "%s (clients quiet, a probe from party "
+                         "%d)",
+                         name, f->party);
                 break;
         default:
                 snprintf(out, outlen, "%s", name);

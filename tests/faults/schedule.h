@@ -23,6 +23,7 @@ enum fault_kind {
         FK_TTPD_AFTER_PUBLISH, /* ... after-publish */
         FK_TTPD_MID_BATCH,     /* ... mid-batch */
         FK_DB_KILL,            /* SIGKILL mariadbd at COMMIT, start again */
+        FK_DB_KILL_LAST,       /* ... at the COMMIT of the last request */
         FK_DB_CONN_KILL,       /* KILL CONNECTION of the daemon, at COMMIT */
         FK_BROKER_DOWN,        /* every broker down, then up */
         FK_BROKER_PRODUCE_ERR, /* request-errors Produce */

@@ -154,6 +154,11 @@ int workload_init(struct campaign *c, char *err, size_t errlen)
 
 void workload_fini(struct campaign *c)
 {
+        for (size_t i = 0; i < c->nprobes; i++) {
+                json_decref(c->probes[i]->env);
+                free(c->probes[i]);
+        }
+        free(c->probes);
         for (int i = 0; i < c->nparties; i++) {
                 struct party *p = &c->parties[i];
 
@@ -264,9 +269,10 @@ static void req_send(struct campaign *c, struct req *q, int64_t now)
 /* The same bytes again: after a refused produce, or after a timeout. */
 static void req_retry(struct campaign *c, struct req *q, int64_t now)
 {
-        int patient = q->x != NULL && q->x->patient;
+        int patient = q->probe || (q->x != NULL && q->x->patient);
 
-        if (!q->sent || q->answer != NULL || !party_can_act(q->p, now))
+        if (!q->sent || q->answer != NULL || !party_can_act(q->p, now) ||
+            (c->hush && !q->probe))
                 return;
         if (q->resend && q->inflight == 0) {
                 q->resend = 0;
@@ -305,6 +311,31 @@ static int answer_is(const struct req *q, const char *type)
 static int answer_is_error(const struct req *q)
 {
         return answer_is(q, "error");
+}
+
+struct req *workload_probe(struct campaign *c, int party, int64_t now)
+{
+        struct party *p = &c->parties[party];
+        struct req *q;
+
+        if (c->nprobes == c->capprobes) {
+                size_t cap = c->capprobes ? c->capprobes * 2 : 8;
+                struct req **n = realloc(c->probes, cap * sizeof(*n));
+
+                if (n == NULL)
+                        campaign_fatal("out of memory");
+                c->probes = n;
+                c->capprobes = cap;
+        }
+        if ((q = calloc(1, sizeof(*q))) == NULL)
+                campaign_fatal("out of memory");
+        c->probes[c->nprobes++] = q;
+        req_prepare(c, q, RQ_REGISTER, p, NULL,
+                    json_pack("{s:s}", "public_key", p->u.spki_b64));
+        q->probe = 1;
+        p->probe = q;
+        req_send(c, q, now);
+        return q;
 }
 
 /* --- exchanges ----------------------------------------------------------- */
@@ -655,7 +686,7 @@ static void exchange_step(struct campaign *c, struct exchange *x, int64_t now)
 
         if (x->done)
                 return;
-        if (!x->broken) {
+        if (!x->broken && !c->hush) {
                 if (!x->up.sent) {
                         if (party_can_act(a, now))
                                 send_upload(c, x, now);
@@ -739,7 +770,11 @@ static void dispatch(struct campaign *c, struct party *p, const json_t *m)
                 return;
         }
         if (streq(type, "register.result")) {
-                req_answered(c, &p->reg, m);
+                /* No in_reply_to: the open probe's, else the party's own. */
+                if (p->probe != NULL && p->probe->answer == NULL)
+                        req_answered(c, p->probe, m);
+                else
+                        req_answered(c, &p->reg, m);
                 return;
         }
         if ((x = exchange_by_file_id(c, pc_str(body, "file_id"))) == NULL) {
@@ -854,7 +889,7 @@ void workload_tick(struct campaign *c, int64_t now, int may_start)
                 for (int j = 0; j < WORKLOAD_XREQS && !x->done; j++)
                         req_retry(c, workload_req(x, j), now);
         }
-        while (may_start && c->active < c->inflight)
+        while (may_start && !c->hush && c->active < c->inflight)
                 exchange_start(c, now);
 }
 
