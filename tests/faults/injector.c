@@ -779,11 +779,10 @@ static void run_broker(struct injector *inj, struct running *r, int64_t now)
 
         if (!helper_done(r))
                 return;
-        if (r->fresh && r->status != 0)
-                campaign_violation(inj->c, NULL,
-                                   "tds-broker-ctl failed (status %d), see "
-                                   "%s/faults/injector.log",
-                                   r->status, inj->c->paths.run_dir);
+        if (r->fresh && r->status != 0) /* the campaign's failure */
+                campaign_fatal("tds-broker-ctl failed (status %d), see "
+                               "%s/faults/injector.log",
+                               r->status, inj->c->paths.run_dir);
         r->fresh = 0;
         switch (r->phase) {
         case 0:
