@@ -73,6 +73,8 @@ static int sset_cmp(const void *a, const void *b)
 
 static int sset_has(struct sset *s, const char *str)
 {
+        if (s->n == 0) /* qsort and bsearch want a base even for nothing */
+                return 0;
         if (!s->sorted) {
                 qsort(s->v, s->n, sizeof(*s->v), sset_cmp);
                 s->sorted = 1;
