@@ -652,6 +652,14 @@ static void ttpd_handle_message(struct ttpd *d, rd_kafka_message_t *m)
                          "continuing at %lld",
                          m->partition, (long long)m->offset, (long long)next);
                 seek_to(d, m->partition, next);
+                /* Its replies committed, but perhaps nobody published
+                 * them: a COMMIT lost with the connection whose outcome
+                 * was unknown (or looked undone) until this redelivery.
+                 * Without this they waited for the next applied message,
+                 * for ever in a quiet system (found by the fault
+                 * campaign, db-kill-last-commit). */
+                d->relay_pending = 1;
+                relay_run(d);
                 break;
         case ENGINE_RETRY:
                 log_warnx("partition %d offset %lld not applied, will retry: "

@@ -263,6 +263,32 @@ void pc_user_fini(struct pc_user *u)
         memset(u, 0, sizeof(*u));
 }
 
+/* --- librdkafka's log ---------------------------------------------------- */
+
+static FILE *pc_log_file;
+
+void pc_log_to(FILE *f)
+{
+        pc_log_file = f;
+}
+
+/* From librdkafka's threads: one fprintf per line, which stdio locks. */
+static void pc_log_cb(const rd_kafka_t *rk, int level, const char *fac,
+                      const char *buf)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        fprintf(pc_log_file, "%lld.%03ld %s %d %s %s\n", (long long)ts.tv_sec,
+                ts.tv_nsec / 1000000, rd_kafka_name(rk), level, fac, buf);
+}
+
+static void pc_conf_log(rd_kafka_conf_t *conf)
+{
+        if (pc_log_file != NULL)
+                rd_kafka_conf_set_log_cb(conf, pc_log_cb);
+}
+
 /* --- sender ------------------------------------------------------------- */
 
 struct pc {
@@ -271,12 +297,15 @@ struct pc {
         char bootstrap[512];
 };
 
-/* One produce's outcome, filled by the delivery report callback. */
+/* One produce's outcome, filled by the delivery report callback.  An
+ * asynchronous produce has a heap record with a callback, freed here. */
 struct pc_dr {
         int done;
         rd_kafka_resp_err_t err;
         int32_t partition;
         int64_t offset;
+        void (*cb)(void *arg, const char *failure);
+        void *arg;
 };
 
 static void pc_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
@@ -288,6 +317,11 @@ static void pc_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
         (void)opaque;
         if (dr == NULL)
                 return;
+        if (dr->cb != NULL) {
+                dr->cb(dr->arg, m->err ? rd_kafka_err2str(m->err) : NULL);
+                free(dr);
+                return;
+        }
         dr->done = 1;
         dr->err = m->err;
         dr->partition = m->partition;
@@ -323,6 +357,7 @@ struct pc *pc_new(const char *bootstrap, const char *prefix, char *err,
                 -1)
                 goto done;
         rd_kafka_conf_set_dr_msg_cb(conf, pc_on_delivery);
+        pc_conf_log(conf);
         if ((pc->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, kerr,
                                    sizeof(kerr))) == NULL) {
                 pc_errf(err, errlen, "producer: %s", kerr);
@@ -524,6 +559,47 @@ int pc_send_json(struct pc *pc, const json_t *env, struct pc_sent *sent,
 done:
         free(text);
         return ret;
+}
+
+int pc_send_json_async(struct pc *pc, const json_t *env,
+                       void (*cb)(void *arg, const char *failure), void *arg,
+                       char *err, size_t errlen)
+{
+        const char *key = pc_transport_key(env);
+        size_t klen = key != NULL ? strlen(key) : 0;
+        struct pc_dr *dr = NULL;
+        rd_kafka_resp_err_t kerr;
+        char *text = NULL;
+        int ret = -1;
+
+        if ((text = json_dumps(env, JSON_COMPACT)) == NULL ||
+            (dr = calloc(1, sizeof(*dr))) == NULL) {
+                pc_errf(err, errlen, "out of memory");
+                goto done;
+        }
+        dr->cb = cb;
+        dr->arg = arg;
+        kerr = rd_kafka_producev(pc->rk, RD_KAFKA_V_TOPIC(pc->topics.requests),
+                                 RD_KAFKA_V_KEY(key, klen),
+                                 RD_KAFKA_V_VALUE(text, strlen(text)),
+                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                 RD_KAFKA_V_OPAQUE(dr), RD_KAFKA_V_END);
+        if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR) {
+                pc_errf(err, errlen, "produce to %s refused: %s",
+                        pc->topics.requests, rd_kafka_err2str(kerr));
+                goto done;
+        }
+        dr = NULL; /* the delivery report frees it */
+        ret = 0;
+done:
+        free(dr);
+        free(text);
+        return ret;
+}
+
+void pc_poll(struct pc *pc, int ms)
+{
+        rd_kafka_poll(pc->rk, ms);
 }
 
 int pc_send(struct pc *pc, const struct pc_user *u, const char *type,
@@ -1002,6 +1078,9 @@ struct pc_reader {
         struct pc_item *items;
         size_t n, cap;
         int dups;
+        int tolerate_transient;
+        int transient;
+        char last_transient[256];
         char violation[PC_ERR_MAX];
 };
 
@@ -1080,6 +1159,7 @@ struct pc_reader *pc_reader_new(const char *bootstrap, const char *topic,
             kafka_conf_set(conf, "fetch.message.max.bytes", "4194304", err,
                            errlen) == -1)
                 goto done;
+        pc_conf_log(conf);
         if ((r->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, kerr,
                                   sizeof(kerr))) == NULL) {
                 pc_errf(err, errlen, "consumer: %s", kerr);
@@ -1219,6 +1299,38 @@ done:
         json_decref(json);
 }
 
+/* A consumer error a broker fault explains: anything but a lost offset
+ * or a fatal error of the client. */
+static int pc_reader_is_transient(struct pc_reader *r,
+                                  const rd_kafka_message_t *m)
+{
+        char fatal[256];
+
+        if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET ||
+            m->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE ||
+            m->err == RD_KAFKA_RESP_ERR__FATAL)
+                return 0;
+        return rd_kafka_fatal_error(r->rk, fatal, sizeof(fatal)) ==
+               RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+void pc_reader_tolerate_transient(struct pc_reader *r)
+{
+        r->tolerate_transient = 1;
+}
+
+int pc_reader_transient(const struct pc_reader *r, char *last, size_t lastlen)
+{
+        if (last != NULL && lastlen > 0)
+                snprintf(last, lastlen, "%s", r->last_transient);
+        return r->transient;
+}
+
+const json_t *pc_reader_item(const struct pc_reader *r, size_t i)
+{
+        return i < r->n ? r->items[i].json : NULL;
+}
+
 /* Consume for up to `ms`; with `early`, return as soon as something was
  * read and nothing more is immediately available. */
 static int pc_reader_consume(struct pc_reader *r, int ms, int early, char *err,
@@ -1240,6 +1352,14 @@ static int pc_reader_consume(struct pc_reader *r, int ms, int early, char *err,
                         continue;
                 }
                 if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                        rd_kafka_message_destroy(m);
+                        continue;
+                }
+                if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR &&
+                    r->tolerate_transient && pc_reader_is_transient(r, m)) {
+                        r->transient++;
+                        snprintf(r->last_transient, sizeof(r->last_transient),
+                                 "%s", rd_kafka_message_errstr(m));
                         rd_kafka_message_destroy(m);
                         continue;
                 }

@@ -23,6 +23,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <jansson.h>
 
@@ -100,6 +101,20 @@ const char *pc_transport_key(const json_t *env);
 int pc_send_json(struct pc *pc, const json_t *env, struct pc_sent *sent,
                  char *err, size_t errlen);
 
+/*
+ * pc_send_json_async: produce `env` (borrowed) as pc_send_json does, but
+ * return at once; the delivery report later calls `cb(arg, NULL)` on
+ * success or `cb(arg, reason)` on failure, from pc_poll (or pc_free).
+ * Returns -1 with `err` if the producer refused the message at once (then
+ * `cb` is never called).
+ */
+int pc_send_json_async(struct pc *pc, const json_t *env,
+                       void (*cb)(void *arg, const char *failure), void *arg,
+                       char *err, size_t errlen);
+
+/* pc_poll: serve the producer's delivery reports for up to `ms`. */
+void pc_poll(struct pc *pc, int ms);
+
 /* pc_send: pc_request_new + pc_send_json; the envelope is returned in
  * `*env_out` (new reference, may be NULL to drop it).  `body` is stolen. */
 int pc_send(struct pc *pc, const struct pc_user *u, const char *type,
@@ -116,6 +131,11 @@ int pc_send_raw(struct pc *pc, const void *key, size_t keylen,
 int pc_send_raw_to(struct pc *pc, const char *topic, const void *key,
                    size_t keylen, const void *value, size_t len,
                    struct pc_sent *sent, char *err, size_t errlen);
+
+/* pc_log_to: librdkafka's log lines of every client created from now on
+ * go to `f` (NULL: librdkafka's default, stderr).  `f` must outlive
+ * them. */
+void pc_log_to(FILE *f);
 
 /* --- readers ----------------------------------------------------------- */
 
@@ -135,6 +155,22 @@ void pc_reader_free(struct pc_reader *r);
 /* pc_reader_poll: consume for up to `ms` milliseconds.  Fails on a
  * consumer error or a TTP message that breaks the contract. */
 int pc_reader_poll(struct pc_reader *r, int ms, char *err, size_t errlen);
+
+/*
+ * pc_reader_tolerate_transient: from now on a consumer error that a
+ * fault of the broker explains (transport, all brokers down, timeouts:
+ * anything but a lost offset or a fatal error) is counted, not a
+ * violation.  A lost offset (auto.offset.reset=error) still fails.
+ */
+void pc_reader_tolerate_transient(struct pc_reader *r);
+
+/* pc_reader_transient: how many such errors were tolerated; the last one
+ * is copied into `last` (may be NULL). */
+int pc_reader_transient(const struct pc_reader *r, char *last, size_t lastlen);
+
+/* pc_reader_item: the i-th distinct kept message, in arrival order
+ * (borrowed, valid until pc_reader_free), or NULL past the end. */
+const json_t *pc_reader_item(const struct pc_reader *r, size_t i);
 
 /* What a wait looks for; NULL members match anything.  The others
  * match the body fields of those names (`in_reply_to`: of an `error`). */
