@@ -50,6 +50,36 @@ wait_assigned
 status=0
 "$campaign" --stack "$stack" --broker-ctl "$root/broker/tds-broker-ctl" "$@" ||
 	status=$?
+
+# The evidence log after the faults: one leaf per evidence event that
+# committed (no leaf for an effect rolled back, none lost with a killed
+# COMMIT), and the whole log still what the TTP signed.
+if [ $status -eq 0 ]; then
+	q() { mariadb --defaults-file="$TDS_DB_ADMIN_CNF" -N -B tds -e "$1"; }
+	export TDS_DB_AUDITOR_CNF
+	exchanges=$(q "SELECT COUNT(*) FROM downloads_completed")
+	ex_leaves=$(q "SELECT COUNT(*) FROM log_leaves WHERE event = 'exchange'")
+	aborts=$(q "SELECT COUNT(*) FROM aborts")
+	ab_leaves=$(q "SELECT COUNT(*) FROM log_leaves WHERE event = 'abort'")
+	uploads=$(q "SELECT (SELECT COUNT(*) FROM uploads_completed) +
+		(SELECT COUNT(*) FROM aborts WHERE outcome = 2)")
+	up_leaves=$(q "SELECT COUNT(*) FROM log_leaves WHERE event = 'upload'")
+	if [ "$exchanges" = "$ex_leaves" ] && [ "$aborts" = "$ab_leaves" ] &&
+		[ "$uploads" = "$up_leaves" ]; then
+		echo "ok - evidence log: $ex_leaves exchange, $up_leaves upload and $ab_leaves abort leaves, one per committed event"
+	else
+		echo "not ok - evidence log: exchanges $exchanges / leaves $ex_leaves, uploads $uploads / leaves $up_leaves, aborts $aborts / leaves $ab_leaves"
+		status=1
+	fi
+	if "$build/client/tds" audit --defaults-file "$TDS_DB_AUDITOR_CNF" \
+		log-recompute --ttp-key "$TDS_TTP_PUBLIC_KEY" > "$run/recompute.out" 2>&1; then
+		echo "ok - evidence log recomputed from the database: $(grep -m1 '^leaves' "$run/recompute.out")"
+	else
+		echo "not ok - tds audit log-recompute after the faults:"
+		cat "$run/recompute.out"
+		status=1
+	fi
+fi
 if [ $status -ne 0 ]; then
 	echo "--- the last lines of the daemon's and the injector's logs" >&2
 	tail -n 40 "$run/ttp/ttpd.log" "$run/faults/injector.log" >&2 2>/dev/null || true
