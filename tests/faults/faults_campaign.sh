@@ -80,6 +80,14 @@ if [ $status -eq 0 ]; then
 		status=1
 	fi
 fi
+# A sanitizer build of the daemon (or the broker) writes its reports to
+# the run directory: there must be none, whatever the faults did.
+"$stack" down > /dev/null 2>&1 || true
+if ls "$run"/ttp/sanitizer.* "$run"/broker/sanitizer.* > /dev/null 2>&1; then
+	echo "not ok - sanitizer reports:"
+	head -n 60 "$run"/ttp/sanitizer.* "$run"/broker/sanitizer.* 2>/dev/null
+	status=1
+fi
 if [ $status -ne 0 ]; then
 	echo "--- the last lines of the daemon's and the injector's logs" >&2
 	tail -n 40 "$run/ttp/ttpd.log" "$run/faults/injector.log" >&2 2>/dev/null || true
