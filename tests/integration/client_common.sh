@@ -14,7 +14,9 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 tds=$build/client/tds
 run=$(mktemp -d /tmp/tds-client-test.XXXXXX)
 export TDS_RUN_DIR=$run TDS_BUILD_DIR=$build
-export TDS_DB_PORT=$((34000 + port_base)) TDS_KAFKA_PORT=$((41000 + port_base))
+# Below the ephemeral ports (32768 and up), which any outgoing connection
+# may hold, and apart from the random ranges of tds-stack.
+export TDS_DB_PORT=$((26000 + port_base)) TDS_KAFKA_PORT=$((28000 + port_base))
 unset TDS_HOME
 stack=$root/scripts/tds-stack
 homes=$run/homes

@@ -18,7 +18,7 @@
 #   and nothing changed in the schema or the data;
 # - SHOW GRANTS of both accounts on both hosts is exactly the list below,
 #   which is what sql/accounts.sql intends, and each has a password.
-source "$(dirname "${BASH_SOURCE[0]}")/client_common.sh" "$1" 800
+source "$(dirname "${BASH_SOURCE[0]}")/client_common.sh" "$1" 1600
 # Ports from tds-stack's random starts, not from a fixed base: stacks of
 # other worktrees run the same client tests on this machine.
 unset TDS_DB_PORT TDS_KAFKA_PORT
