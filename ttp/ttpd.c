@@ -384,7 +384,7 @@ fail:
 static int producer_open(struct ttpd *d, char *err, size_t errlen)
 {
         rd_kafka_conf_t *kc;
-        char kerrstr[512];
+        char kerrstr[256];
 
         if ((kc = kafka_conf_build(d, 0, err, errlen)) == NULL)
                 return -1;
@@ -423,7 +423,7 @@ static int kafka_open(struct ttpd *d, char *err, size_t errlen)
         rd_kafka_conf_t *kc;
         rd_kafka_topic_partition_list_t *topics = NULL;
         rd_kafka_resp_err_t kerr;
-        char kerrstr[512];
+        char kerrstr[256];
         int ret = -1;
 
         if ((kc = kafka_conf_build(d, 1, err, errlen)) == NULL)
