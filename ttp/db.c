@@ -23,6 +23,10 @@ static const struct {
     [DB_SCHEMA_VERSION_GET] = {"SELECT CAST(COALESCE(MAX(version), 0) AS "
                                "SIGNED) FROM schema_migrations",
                                0},
+    /* One message of a batch (engine.c): set again for each message, so
+     * one name is enough. */
+    [DB_SAVEPOINT] = {"SAVEPOINT msg", 0},
+    [DB_SAVEPOINT_ROLLBACK] = {"ROLLBACK TO SAVEPOINT msg", 0},
     [DB_OFFSET_GET] = {"SELECT next_offset FROM consumer_offsets "
                        "WHERE group_id = ? AND topic = ? AND partition_id = ?",
                        3},

@@ -23,6 +23,8 @@ struct db;
 
 enum db_stmt {
         DB_SCHEMA_VERSION_GET,
+        DB_SAVEPOINT,
+        DB_SAVEPOINT_ROLLBACK,
         DB_OFFSET_GET,
         DB_OFFSET_LOCK,
         DB_OFFSET_SET,

@@ -1,15 +1,20 @@
 /*
- * engine: apply client messages to the TTP's state, one transaction each.
+ * engine: apply client messages to the TTP's state, many messages (a
+ * batch) per transaction.
  *
  * A message goes through, in order: the partition offset check (a
  * message at or below the stored offset was applied already), decoding
  * (proto.c), the retry check (a processed msg_id gets its first answer
- * again), then the handler of its type.  A handler either succeeds (its
- * effects and replies commit together), gives a verdict (upload.result
- * with verified false: its effects are rolled back, its reply kept), or
- * rejects (everything it did is rolled back and an `error` is the only
- * reply).  In every case the offset and the processed msg_id commit with
- * the replies, so a rejected message changes nothing but the outbox.
+ * again), then the handler of its type, in a savepoint of its own.  A
+ * handler either succeeds (its effects and replies stay), gives a verdict
+ * (upload.result with verified false: its effects are rolled back to the
+ * savepoint, its reply kept), or rejects (everything it did is rolled
+ * back to the savepoint and an `error` is the only reply).  In every case
+ * the processed msg_id and the replies stay, and the partition's offset
+ * moves past the message, so a rejected message changes nothing but the
+ * outbox.  The batch commits all of that at once: its messages' effects,
+ * replies and processed msg_ids, and the next offset of every partition
+ * it read (docs/architecture.md, "Batches").
  */
 #include "engine.h"
 
@@ -29,6 +34,7 @@
 #include "evlog.h"
 #include "hex.h"
 #include "ids.h"
+#include "kafka.h"
 #include "keycache.h"
 #include "log.h"
 #include "proto.h"
@@ -45,6 +51,34 @@
 #define ENGINE_DEAD_VALUE_MAX (64 * 1024)
 #define ENGINE_CATALOG_BYTES  (900 * 1024)
 
+/* A partition the open batch read messages of. */
+struct batch_part {
+        char topic[KAFKA_TOPIC_MAX];
+        int32_t partition;
+        /* Messages below were applied: the stored offset, locked when
+         * the batch first met the partition, then after ours. */
+        int64_t next;
+        int applied; /* a message was applied here: store `next` */
+};
+
+/* The open batch: one transaction, many messages (engine.h). */
+struct batch {
+        int open;
+        int failed; /* the database failed: nothing of it commits */
+        struct engine_msg **msgs; /* borrowed, in the order applied */
+        size_t nmsgs, msgs_cap;
+        struct batch_part *parts;
+        size_t nparts, parts_cap;
+        /* store paths to remove once the batch committed */
+        char (*cleanup)[PROTO_PATH_MAX + 1];
+        size_t ncleanup, cleanup_cap;
+        int crash_after_commit;
+        size_t applied; /* messages applied (not skipped) */
+        /* the msg_ids of the batch's messages: each at most once */
+        unsigned char (*ids)[16];
+        size_t nids, ids_cap;
+};
+
 struct engine {
         const struct ttp_conf *conf;
         struct db *db;
@@ -53,6 +87,8 @@ struct engine {
         struct keycache *keys;
         struct evlog *log;
         json_t *tsa_chain; /* base64 DER certificates, sent with heads */
+        struct batch batch;
+        char dberr[512]; /* why the batch failed */
 };
 
 struct reply {
@@ -134,6 +170,10 @@ void engine_free(struct engine *e)
                 return;
         keycache_free(e->keys);
         json_decref(e->tsa_chain);
+        free(e->batch.msgs);
+        free(e->batch.parts);
+        free(e->batch.cleanup);
+        free(e->batch.ids);
         free(e);
 }
 
@@ -1433,33 +1473,74 @@ static enum verdict dispatch(struct txn *t)
         }
 }
 
+/* ---- the batch: one transaction around many messages ------------------ */
+
 /*
- * Lock the partition's offset row.  Returns 1 if `offset` is new, 0 if
- * it was applied already (`*stored` is where to continue), -1 on error.
+ * The partition of `topic` [`partition`] in the open batch; the first
+ * time, its offset row is locked (so a message at or below the stored
+ * offset is never applied twice, even by a second daemon after a
+ * rebalance: it waits for this batch).  NULL on error (t->dberr).
  */
-static int offset_claim(struct txn *t, const char *topic, int32_t partition,
-                        int64_t offset, int64_t *stored)
+static struct batch_part *part_claim(struct txn *t, const char *topic,
+                                     int32_t partition)
 {
-        struct db_val args[3] = {DB_STR(t->e->conf->group_id), DB_STR(topic),
-                                 DB_I64(partition)};
-        struct db_out col = DB_OUT_I64();
+        struct batch *b = &t->e->batch;
+        struct batch_part *p;
         int found;
 
-        if (db_query(t->e->db, DB_OFFSET_LOCK, args, 3, &col, 1, NULL, NULL,
-                     &found, t->dberr, sizeof(t->dberr)) == -1)
-                return -1;
-        *stored = found ? col.i : -1;
-        return !found || col.i <= offset;
+        for (size_t i = 0; i < b->nparts; i++)
+                if (b->parts[i].partition == partition &&
+                    strcmp(b->parts[i].topic, topic) == 0)
+                        return &b->parts[i];
+        if (strlen(topic) >= sizeof(p->topic)) {
+                snprintf(t->dberr, sizeof(t->dberr), "topic name too long");
+                return NULL;
+        }
+        if (b->nparts == b->parts_cap) {
+                size_t cap = b->parts_cap ? 2 * b->parts_cap : 8;
+                struct batch_part *n = realloc(b->parts, cap * sizeof(*n));
+                if (n == NULL) {
+                        snprintf(t->dberr, sizeof(t->dberr), "out of memory");
+                        return NULL;
+                }
+                b->parts = n;
+                b->parts_cap = cap;
+        }
+        p = &b->parts[b->nparts];
+        memset(p, 0, sizeof(*p));
+        snprintf(p->topic, sizeof(p->topic), "%s", topic);
+        p->partition = partition;
+        {
+                struct db_val args[3] = {DB_STR(t->e->conf->group_id),
+                                         DB_STR(topic), DB_I64(partition)};
+                struct db_out col = DB_OUT_I64();
+
+                if (db_query(t->e->db, DB_OFFSET_LOCK, args, 3, &col, 1, NULL,
+                             NULL, &found, t->dberr, sizeof(t->dberr)) == -1)
+                        return NULL;
+                /* No row yet: every offset is new. */
+                p->next = found ? col.i : -1;
+        }
+        b->nparts++;
+        return p;
 }
 
-static int offset_store(struct txn *t, const char *topic, int32_t partition,
-                        int64_t next)
+/* The next offset of every partition the batch applied messages of. */
+static int offsets_store(struct engine *e)
 {
-        struct db_val args[4] = {DB_STR(t->e->conf->group_id), DB_STR(topic),
-                                 DB_I64(partition), DB_I64(next)};
+        struct batch *b = &e->batch;
 
-        return db_exec(t->e->db, DB_OFFSET_SET, args, 4, NULL, t->dberr,
-                       sizeof(t->dberr));
+        for (size_t i = 0; i < b->nparts; i++) {
+                struct batch_part *p = &b->parts[i];
+                struct db_val args[4] = {DB_STR(e->conf->group_id),
+                                         DB_STR(p->topic), DB_I64(p->partition),
+                                         DB_I64(p->next)};
+
+                if (p->applied && db_exec(e->db, DB_OFFSET_SET, args, 4, NULL,
+                                          e->dberr, sizeof(e->dberr)) == -1)
+                        return -1;
+        }
+        return 0;
 }
 
 static int outbox_write(struct txn *t, const unsigned char *request_msg_id)
@@ -1485,7 +1566,8 @@ static int outbox_write(struct txn *t, const unsigned char *request_msg_id)
 /*
  * A retry: 1 if `msg_id` was processed for the same user (its replies
  * are marked for re-publication), 2 if another user used it, 0 if new,
- * -1 on database error.
+ * -1 on database error.  A message earlier in the same batch counts:
+ * its row is in this transaction.
  */
 static int retry_check(struct txn *t, const unsigned char *msg_id)
 {
@@ -1515,206 +1597,309 @@ static int processed_add(struct txn *t, const unsigned char *msg_id)
                        sizeof(t->dberr));
 }
 
-/* After a lost COMMIT: did it happen?  1 yes, 0 no, -1 cannot tell. */
-static int commit_outcome(struct engine *e, const char *topic,
-                          int32_t partition, int64_t offset)
+/* The message's store files to remove become the batch's, after COMMIT. */
+static int cleanup_keep(struct txn *t)
 {
-        char err[512];
-        int64_t stored;
+        struct batch *b = &t->e->batch;
 
-        if (db_ping(e->db, err, sizeof(err)) == -1)
-                return -1;
-        stored = engine_stored_offset(e, topic, partition, err, sizeof(err));
-        if (stored == -2)
-                return -1;
-        return stored > offset;
-}
-
-static void run_cleanup(struct txn *t)
-{
-        char err[512];
-
-        for (size_t i = 0; i < t->ncleanup; i++)
-                if (store_remove(t->e->store, t->cleanup[i], err,
-                                 sizeof(err)) == -1)
-                        log_warnx("store: %s", err);
+        for (size_t i = 0; i < t->ncleanup; i++) {
+                if (b->ncleanup == b->cleanup_cap) {
+                        size_t cap = b->cleanup_cap ? 2 * b->cleanup_cap : 16;
+                        void *n =
+                            realloc(b->cleanup, cap * sizeof(*b->cleanup));
+                        if (n == NULL) {
+                                snprintf(t->dberr, sizeof(t->dberr),
+                                         "out of memory");
+                                return -1;
+                        }
+                        b->cleanup = n;
+                        b->cleanup_cap = cap;
+                }
+                memcpy(b->cleanup[b->ncleanup++], t->cleanup[i],
+                       sizeof(t->cleanup[i]));
+        }
+        return 0;
 }
 
 /*
- * One attempt at applying the message in a transaction.  Returns the
- * engine result; on ENGINE_RETRY with t->code == PROTO_OK the database
- * failed (t->dberr), which the caller may retry.
+ * Undo a rejected message: its effects since its savepoint, its replies
+ * (but a verdict's, which are kept), its store files and crash point.
+ * The batch's locks taken before the savepoint stay held.
  */
-static enum engine_result
-apply_once(struct txn *t, const char *topic, int32_t partition, int64_t offset,
-           const void *key, size_t keylen, const void *value, size_t len,
-           enum proto_code decode_code, const char *decode_err,
-           int64_t *next_offset)
+static int undo_message(struct txn *t, int keep_replies)
 {
-        struct engine *e = t->e;
-        const struct proto_msg *m = t->m;
+        if (!keep_replies) {
+                for (size_t i = 0; i < t->nreplies; i++)
+                        free(t->replies[i].payload);
+                t->nreplies = 0;
+        }
+        t->ncleanup = 0;
+        t->crash_after_commit = 0;
+        return db_exec(t->e->db, DB_SAVEPOINT_ROLLBACK, NULL, 0, NULL, t->dberr,
+                       sizeof(t->dberr));
+}
+
+/*
+ * Note `msg_id` as the batch's: 1 if it is already, 0 if not (noted
+ * now), -1 out of memory (t->dberr).
+ */
+static int batch_id_seen(struct txn *t, const unsigned char *msg_id)
+{
+        struct batch *b = &t->e->batch;
+
+        for (size_t i = 0; i < b->nids; i++)
+                if (memcmp(b->ids[i], msg_id, 16) == 0)
+                        return 1;
+        if (b->nids == b->ids_cap) {
+                size_t cap = b->ids_cap ? 2 * b->ids_cap : 64;
+                void *n = realloc(b->ids, cap * sizeof(*b->ids));
+                if (n == NULL) {
+                        snprintf(t->dberr, sizeof(t->dberr), "out of memory");
+                        return -1;
+                }
+                b->ids = n;
+                b->ids_cap = cap;
+        }
+        memcpy(b->ids[b->nids++], msg_id, 16);
+        return 0;
+}
+
+/*
+ * Apply one message in the open batch: the offset check, decoding, the
+ * retry check, the handler in a savepoint, the replies, the processed
+ * msg_id.  0 when it was applied (or skipped: applied before), 1 when
+ * its msg_id is already in the batch (a retry that must find the first
+ * answer committed, and published, to publish it again: it belongs to
+ * the next batch), -1 when the database failed (e->dberr, db_errno()):
+ * the batch cannot commit.
+ */
+static int apply_msg(struct engine *e, struct engine_msg *em)
+{
+        struct proto_msg msg;
+        struct txn t;
+        struct batch_part *part;
+        enum proto_code code = PROTO_OK;
+        char decode_err[512] = "";
         unsigned char msg_id[16], *request_id = NULL;
         enum verdict v = V_OK;
-        int64_t stored;
         size_t n;
-        int rc;
+        int rc, ret = -1;
 
-        txn_clear(t);
-        t->code = PROTO_OK;
-        t->why[0] = t->dberr[0] = '\0';
-        if ((rc = offset_claim(t, topic, partition, offset, &stored)) == -1)
-                goto db_error;
-        if (rc == 0) {
-                db_rollback(e->db);
-                *next_offset = stored;
-                return ENGINE_SKIPPED;
+        memset(&t, 0, sizeof(t));
+        memset(&msg, 0, sizeof(msg));
+        t.e = e;
+        t.m = &msg;
+        t.code = PROTO_OK;
+        em->skip_to = -1;
+        if ((part = part_claim(&t, em->topic, em->partition)) == NULL)
+                goto done;
+        if (em->offset < part->next) {
+                em->skip_to = part->next;
+                ret = 0;
+                goto done;
         }
-        if (!m->attributable) {
-                log_warnx("%s [%d] offset %lld: %s: to dead-letter", topic,
-                          partition, (long long)offset, decode_err);
-                if (reply_dead_letter(t, decode_code, decode_err, topic,
-                                      partition, offset, key, keylen, value,
-                                      len) == -1)
-                        goto db_error;
+        t.now = time(NULL);
+        time_str(t.now, t.now_str);
+        if (proto_decode(em->value, em->len, &msg, &code, decode_err,
+                         sizeof(decode_err)) == 0)
+                code = PROTO_OK;
+        if (!msg.attributable) {
+                log_warnx("%s [%d] offset %lld: %s: to dead-letter", em->topic,
+                          em->partition, (long long)em->offset, decode_err);
+                if (reply_dead_letter(&t, code, decode_err, em->topic,
+                                      em->partition, em->offset, em->key,
+                                      em->keylen, em->value, em->len) == -1)
+                        goto done;
                 goto finish;
         }
-        hex_decode(m->msg_id, IDS_MSG_ID_LEN, HEX_LOWER_ONLY, msg_id,
+        hex_decode(msg.msg_id, IDS_MSG_ID_LEN, HEX_LOWER_ONLY, msg_id,
                    sizeof(msg_id), &n, NULL, 0);
+        if ((rc = batch_id_seen(&t, msg_id)) != 0) {
+                ret = rc;
+                goto done;
+        }
         request_id = msg_id;
-        if ((rc = retry_check(t, msg_id)) == -1)
-                goto db_error;
+        if ((rc = retry_check(&t, msg_id)) == -1)
+                goto done;
         if (rc == 1) {
                 log_debug("%s from %s: retry of msg_id %s, answered again",
-                          proto_type_name(m->type), m->user, m->msg_id);
+                          proto_type_name(msg.type), msg.user, msg.msg_id);
                 request_id = NULL;
                 goto finish;
         }
         if (rc == 2) {
                 /* Not recorded: the msg_id belongs to someone else. */
                 request_id = NULL;
-                if (reply_error(t, m->user, m->msg_id, PROTO_BAD_SCHEMA,
+                if (reply_error(&t, msg.user, msg.msg_id, PROTO_BAD_SCHEMA,
                                 "msg_id was already used by another "
                                 "message") == -1)
-                        goto db_error;
+                        goto done;
                 goto finish;
         }
-        if (decode_code != PROTO_OK) {
-                t->code = decode_code;
-                snprintf(t->why, sizeof(t->why), "%s", decode_err);
+        if (code != PROTO_OK) {
+                t.code = code;
+                snprintf(t.why, sizeof(t.why), "%s", decode_err);
                 v = V_REJECT;
         } else {
-                v = dispatch(t);
+                /* What the handler does, and only that, may be undone. */
+                if (db_exec(e->db, DB_SAVEPOINT, NULL, 0, NULL, t.dberr,
+                            sizeof(t.dberr)) == -1)
+                        goto done;
+                v = dispatch(&t);
         }
         if (v == V_DB) {
                 if (db_error_is_connection(db_errno(e->db)) ||
                     db_error_is_retryable(db_errno(e->db)))
-                        goto db_error;
+                        goto done;
                 /* A failure that redelivery would not cure: answer
                  * `internal` and change nothing. */
-                log_warnx("%s from %s: %s", proto_type_name(m->type), m->user,
-                          t->dberr);
-                t->code = PROTO_INTERNAL;
-                snprintf(t->why, sizeof(t->why),
+                log_warnx("%s from %s: %s", proto_type_name(msg.type), msg.user,
+                          t.dberr);
+                t.code = PROTO_INTERNAL;
+                snprintf(t.why, sizeof(t.why),
                          "the TTP failed to process "
                          "the message; try again");
                 v = V_REJECT;
         }
-        if (v == V_REJECT || v == V_VERDICT) {
+        if (v == V_VERDICT || (v == V_REJECT && code == PROTO_OK)) {
                 /* Undo the handler's effects, keep a verdict's replies. */
-                struct reply *kept = t->replies;
-                size_t nkept = t->nreplies;
-
-                t->replies = NULL;
-                t->nreplies = 0;
-                t->ncleanup = 0;
-                t->crash_after_commit = 0;
-                db_rollback(e->db);
-                if ((rc = offset_claim(t, topic, partition, offset, &stored)) !=
-                    1) {
-                        for (size_t i = 0; i < nkept; i++)
-                                free(kept[i].payload);
-                        free(kept);
-                        if (rc == -1)
-                                goto db_error;
-                        *next_offset = stored;
-                        return ENGINE_SKIPPED;
-                }
-                t->replies = kept;
-                t->nreplies = nkept;
-                if (v == V_REJECT) {
-                        log_info("%s from %s rejected: %s: %s",
-                                 proto_type_name(m->type), m->user,
-                                 proto_code_name(t->code), t->why);
-                        if (reply_error(t, m->user, m->msg_id, t->code,
-                                        t->why) == -1)
-                                goto db_error;
-                }
+                if (undo_message(&t, v == V_VERDICT) == -1)
+                        goto done;
         }
-        if (processed_add(t, msg_id) == -1)
-                goto db_error;
+        if (v == V_REJECT) {
+                log_info("%s from %s rejected: %s: %s",
+                         proto_type_name(msg.type), msg.user,
+                         proto_code_name(t.code), t.why);
+                if (reply_error(&t, msg.user, msg.msg_id, t.code, t.why) == -1)
+                        goto done;
+        }
+        if (processed_add(&t, msg_id) == -1)
+                goto done;
 finish:
-        if (outbox_write(t, request_id) == -1 ||
-            offset_store(t, topic, partition, offset + 1) == -1)
-                goto db_error;
-        if (db_commit(e->db, t->dberr, sizeof(t->dberr)) == -1) {
-                if (!db_error_is_connection(db_errno(e->db)))
-                        goto db_error;
-                /* Ambiguous: look the outcome up, never blindly redo. */
-                rc = commit_outcome(e, topic, partition, offset);
-                if (rc != 1) {
-                        snprintf(t->dberr, sizeof(t->dberr),
-                                 "commit lost with the connection; %s",
-                                 rc == 0 ? "it did not happen"
-                                         : "outcome unknown yet");
-                        return ENGINE_RETRY;
-                }
-                log_info("commit lost with the connection had happened");
-        }
-        if (t->crash_after_commit)
-                engine_crash_point(e->conf, "after-commit");
-        run_cleanup(t);
-        return ENGINE_APPLIED;
-db_error:
-        db_rollback(e->db);
-        return ENGINE_RETRY;
-}
-
-enum engine_result engine_apply(struct engine *e, const char *topic,
-                                int32_t partition, int64_t offset,
-                                const void *key, size_t keylen,
-                                const void *value, size_t len,
-                                int64_t *next_offset, char *err, size_t errlen)
-{
-        struct proto_msg msg;
-        struct txn t;
-        enum proto_code code = PROTO_OK;
-        enum engine_result r = ENGINE_RETRY;
-        char decode_err[512] = "";
-
-        memset(&t, 0, sizeof(t));
-        t.e = e;
-        t.m = &msg;
-        t.now = time(NULL);
-        time_str(t.now, t.now_str);
-        if (proto_decode(value, len, &msg, &code, decode_err,
-                         sizeof(decode_err)) == 0)
-                code = PROTO_OK;
-        for (int attempt = 0; attempt < ENGINE_DEADLOCK_TRIES; attempt++) {
-                r = apply_once(&t, topic, partition, offset, key, keylen, value,
-                               len, code, decode_err, next_offset);
-                if (r != ENGINE_RETRY ||
-                    !db_error_is_retryable(db_errno(e->db)))
-                        break;
-                log_debug("deadlock, attempt %d: %s", attempt + 1, t.dberr);
-        }
-        if (r == ENGINE_RETRY)
-                snprintf(err, errlen, "%s", t.dberr);
+        if (outbox_write(&t, request_id) == -1 || cleanup_keep(&t) == -1)
+                goto done;
+        part->next = em->offset + 1;
+        part->applied = 1;
+        e->batch.crash_after_commit |= t.crash_after_commit;
+        e->batch.applied++;
+        ret = 0;
+done:
+        if (ret == -1)
+                snprintf(e->dberr, sizeof(e->dberr), "%s", t.dberr);
         txn_clear(&t);
         proto_msg_fini(&msg);
-        return r;
+        return ret;
 }
 
-int64_t engine_stored_offset(struct engine *e, const char *topic,
+/*
+ * Undo the whole batch: roll back, forget what its messages left for
+ * after COMMIT, and the keys read in it (a register of this batch may
+ * have added one that now never committed).  The messages stay.
+ */
+static void batch_undo(struct engine *e)
+{
+        struct batch *b = &e->batch;
+
+        db_rollback(e->db);
+        b->nparts = 0;
+        b->ncleanup = 0;
+        b->crash_after_commit = 0;
+        b->applied = 0;
+        b->nids = 0;
+        keycache_reset(e->keys);
+}
+
+/*
+ * Apply the batch's messages from `from` on (and with `finish` store the
+ * offsets); a deadlock or lock wait timeout undoes the batch and applies
+ * all its messages again, up to ENGINE_DEADLOCK_TRIES times in all.  0,
+ * 1 when the last message belongs to the next batch (apply_msg), or -1
+ * (e->dberr) when the batch failed.
+ */
+static int batch_run(struct engine *e, size_t from, int finish)
+{
+        struct batch *b = &e->batch;
+
+        for (int attempt = 1;; attempt++) {
+                int rc = 0;
+
+                for (size_t i = from; i < b->nmsgs && rc == 0; i++)
+                        rc = apply_msg(e, b->msgs[i]);
+                if (rc == 0 && finish)
+                        rc = offsets_store(e);
+                if (rc == 0)
+                        return 0;
+                if (rc == 1 && from == b->nmsgs - 1)
+                        return 1;
+                if (rc == 1) {
+                        /* Applied again, the batch's msg_ids are as they
+                         * were the first time: it cannot happen. */
+                        snprintf(e->dberr, sizeof(e->dberr),
+                                 "a msg_id twice in a batch applied again");
+                        return -1;
+                }
+                if (!db_error_is_retryable(db_errno(e->db)) ||
+                    attempt == ENGINE_DEADLOCK_TRIES)
+                        return -1;
+                log_debug("deadlock, attempt %d: the batch of %zu message(s) "
+                          "again: %s",
+                          attempt, b->nmsgs, e->dberr);
+                batch_undo(e);
+                from = 0;
+        }
+}
+
+void engine_batch_begin(struct engine *e)
+{
+        struct batch *b = &e->batch;
+
+        b->open = 1;
+        b->failed = 0;
+        b->nmsgs = 0;
+        b->nparts = 0;
+        b->ncleanup = 0;
+        b->crash_after_commit = 0;
+        b->applied = 0;
+        b->nids = 0;
+        e->dberr[0] = '\0';
+}
+
+int engine_batch_add(struct engine *e, struct engine_msg *m, char *err,
+                     size_t errlen)
+{
+        struct batch *b = &e->batch;
+
+        if (!b->open || b->failed) {
+                snprintf(err, errlen, "no open batch");
+                return -1;
+        }
+        if (b->nmsgs == b->msgs_cap) {
+                size_t cap = b->msgs_cap ? 2 * b->msgs_cap : 64;
+                struct engine_msg **n = realloc(b->msgs, cap * sizeof(*n));
+                if (n == NULL) {
+                        b->failed = 1;
+                        snprintf(err, errlen, "out of memory");
+                        return -1;
+                }
+                b->msgs = n;
+                b->msgs_cap = cap;
+        }
+        b->msgs[b->nmsgs++] = m;
+        switch (batch_run(e, b->nmsgs - 1, 0)) {
+        case 0:
+                return 0;
+        case 1:
+                b->nmsgs--; /* not borrowed: the caller keeps it */
+                return 1;
+        default:
+                b->failed = 1;
+                snprintf(err, errlen, "%s", e->dberr);
+                return -1;
+        }
+}
+
+/* The committed next offset of a partition (ends the transaction). */
+static int64_t stored_offset(struct engine *e, const char *topic,
                              int32_t partition, char *err, size_t errlen)
 {
         struct db_val args[3] = {DB_STR(e->conf->group_id), DB_STR(topic),
@@ -1728,6 +1913,106 @@ int64_t engine_stored_offset(struct engine *e, const char *topic,
         if (rc == -1)
                 return -2;
         return found ? col.i : -1;
+}
+
+/* After a lost COMMIT: did it happen?  1 yes, 0 no, -1 cannot tell. */
+static int commit_outcome(struct engine *e)
+{
+        struct batch *b = &e->batch;
+        char err[512];
+        int yes = 0, no = 0;
+
+        if (db_ping(e->db, err, sizeof(err)) == -1)
+                return -1;
+        for (size_t i = 0; i < b->nparts; i++) {
+                struct batch_part *p = &b->parts[i];
+                int64_t stored;
+
+                if (!p->applied)
+                        continue;
+                stored =
+                    stored_offset(e, p->topic, p->partition, err, sizeof(err));
+                if (stored == -2)
+                        return -1;
+                /* All rows moved in one transaction: all or none. */
+                if (stored >= p->next)
+                        yes++;
+                else
+                        no++;
+        }
+        if (yes > 0 && no > 0) {
+                log_warnx("after a lost commit, %d partition(s) advanced and "
+                          "%d did not",
+                          yes, no);
+                return -1;
+        }
+        return yes > 0;
+}
+
+static void batch_cleanup(struct engine *e)
+{
+        struct batch *b = &e->batch;
+        char err[512];
+
+        for (size_t i = 0; i < b->ncleanup; i++)
+                if (store_remove(e->store, b->cleanup[i], err, sizeof(err)) ==
+                    -1)
+                        log_warnx("store: %s", err);
+}
+
+enum engine_result engine_batch_end(struct engine *e, char *err, size_t errlen)
+{
+        struct batch *b = &e->batch;
+        enum engine_result r = ENGINE_RETRY;
+        int rc;
+
+        if (!b->open) {
+                snprintf(err, errlen, "no open batch");
+                return ENGINE_RETRY;
+        }
+        if (b->failed || batch_run(e, b->nmsgs, 1) == -1)
+                goto undo;
+        if (b->applied == 0) {
+                /* Every message was applied before: release the locks. */
+                db_rollback(e->db);
+                r = ENGINE_APPLIED;
+                goto done;
+        }
+        if (db_commit(e->db, e->dberr, sizeof(e->dberr)) == -1) {
+                if (!db_error_is_connection(db_errno(e->db)))
+                        goto undo;
+                /* Ambiguous: look the outcome up, never blindly redo. */
+                if ((rc = commit_outcome(e)) != 1) {
+                        snprintf(e->dberr, sizeof(e->dberr),
+                                 "commit lost with the connection; %s",
+                                 rc == 0 ? "it did not happen"
+                                         : "outcome unknown yet");
+                        goto undo;
+                }
+                log_info("commit lost with the connection had happened");
+        }
+        if (b->crash_after_commit)
+                engine_crash_point(e->conf, "after-commit");
+        batch_cleanup(e);
+        r = ENGINE_APPLIED;
+        goto done;
+undo:
+        snprintf(err, errlen, "%s", e->dberr);
+        batch_undo(e);
+done:
+        b->open = 0;
+        b->nmsgs = 0;
+        return r;
+}
+
+int64_t engine_stored_offset(struct engine *e, const char *topic,
+                             int32_t partition, char *err, size_t errlen)
+{
+        if (e->batch.open) {
+                snprintf(err, errlen, "a batch is being applied");
+                return -2;
+        }
+        return stored_offset(e, topic, partition, err, errlen);
 }
 
 struct sweep_ctx {

@@ -57,6 +57,9 @@ struct ttpd {
         struct health health;
         struct part *parts;
         size_t nparts;
+        /* one batch's messages (apply_batch of them at most) */
+        rd_kafka_message_t **batch_km;
+        struct engine_msg *batch_em;
         int pid_fd;
         int relay_pending;
         int producer_fatal; /* set by the error callback, in rd_kafka_poll */
@@ -298,7 +301,12 @@ static void seek_to(struct ttpd *d, int32_t partition, int64_t offset)
 static void position_pending(struct ttpd *d)
 {
         rd_kafka_topic_partition_list_t *l;
+        size_t pending = 0;
 
+        for (size_t i = 0; i < d->nparts; i++)
+                pending += !d->parts[i].positioned;
+        if (pending == 0)
+                return;
         l = rd_kafka_topic_partition_list_new((int)d->nparts + 1);
         for (size_t i = 0; i < d->nparts; i++)
                 if (!d->parts[i].positioned)
@@ -611,12 +619,22 @@ static void backoff(struct ttpd *d)
         nanosleep(&ts, NULL);
 }
 
-/* One consumed message: apply it, publish what it caused. */
-static void ttpd_handle_message(struct ttpd *d, rd_kafka_message_t *m)
+static double now_seconds(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/*
+ * Is `m` a message to apply?  Consumer errors are logged, and a message
+ * fetched before its partition was positioned is dropped: it will be read
+ * again from the stored offset.
+ */
+static int ttpd_accept(struct ttpd *d, const rd_kafka_message_t *m)
 {
         struct part *p;
-        char err[1024];
-        int64_t next = 0;
 
         if (m->err) {
                 if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET ||
@@ -629,46 +647,127 @@ static void ttpd_handle_message(struct ttpd *d, rd_kafka_message_t *m)
                 else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                         log_warnx("kafka: consume: %s",
                                   rd_kafka_message_errstr(m));
-                return;
+                return 0;
         }
         d->health.messages_seen++;
         p = part_find(d, m->partition);
-        if (p == NULL || !p->positioned || d->engine == NULL) {
-                /* Fetched before the partition was positioned: it will be
-                 * read again from the stored offset. */
-                return;
+        return p != NULL && p->positioned && d->engine != NULL;
+}
+
+/* Is message `i` the first (dir -1) or last (dir 1) of its partition? */
+static int batch_edge(const struct engine_msg *em, size_t n, size_t i, int dir)
+{
+        for (size_t j = dir < 0 ? 0 : i + 1; j < (dir < 0 ? i : n); j++)
+                if (em[j].partition == em[i].partition)
+                        return 0;
+        return 1;
+}
+
+/*
+ * A batch that starts with `first` (the loop's poll waited for it):
+ * messages already fetched are added, polled without waiting, until
+ * apply_batch of them, apply_batch_ms, or none is waiting; one COMMIT;
+ * then the relay publishes what the batch caused.  The messages are kept
+ * until the batch ended (the engine borrows them, to apply them again
+ * after a deadlock).  Returns a message that belongs to the next batch
+ * (caller owns it), or NULL.
+ */
+static rd_kafka_message_t *ttpd_batch(struct ttpd *d, rd_kafka_message_t *first)
+{
+        rd_kafka_message_t *m = first, *next = NULL;
+        struct engine_msg *em = d->batch_em;
+        double deadline = now_seconds() + d->conf.apply_batch_ms / 1000.0;
+        enum engine_result r;
+        char err[1024];
+        size_t n = 0, applied = 0;
+        int rc;
+
+        if (d->engine == NULL) {
+                ttpd_accept(d, m);
+                rd_kafka_message_destroy(m);
+                return NULL;
         }
-        switch (engine_apply(d->engine, rd_kafka_topic_name(m->rkt),
-                             m->partition, m->offset, m->key, m->key_len,
-                             m->payload, m->len, &next, err, sizeof(err))) {
-        case ENGINE_APPLIED:
+        engine_batch_begin(d->engine);
+        for (;;) {
+                if (ttpd_accept(d, m)) {
+                        em[n] = (struct engine_msg){rd_kafka_topic_name(m->rkt),
+                                                    m->partition,
+                                                    m->offset,
+                                                    m->key,
+                                                    m->key_len,
+                                                    m->payload,
+                                                    m->len,
+                                                    -1};
+                        rc = engine_batch_add(d->engine, &em[n], err,
+                                              sizeof(err));
+                        if (rc == 1) {
+                                next = m; /* its msg_id is in this batch */
+                                break;
+                        }
+                        d->batch_km[n++] = m;
+                        if (rc == -1)
+                                break;
+                } else {
+                        rd_kafka_message_destroy(m);
+                }
+                if (n == d->conf.apply_batch || now_seconds() >= deadline ||
+                    ttpd_quit)
+                        break;
+                /* A rebalance callback may run in this poll: it leaves
+                 * the database alone while a batch is open (the engine
+                 * refuses), the partition stays paused until
+                 * position_pending() below. */
+                if ((m = rd_kafka_consumer_poll(d->consumer, 0)) == NULL)
+                        break;
+        }
+        r = engine_batch_end(d->engine, err, sizeof(err));
+        if (r == ENGINE_APPLIED) {
+                for (size_t i = 0; i < n; i++) {
+                        if (em[i].skip_to < 0) {
+                                applied++;
+                                continue;
+                        }
+                        if (!batch_edge(em, n, i, 1))
+                                continue;
+                        log_info("partition %d offset %lld was applied "
+                                 "before; continuing at %lld",
+                                 em[i].partition, (long long)em[i].offset,
+                                 (long long)em[i].skip_to);
+                        seek_to(d, em[i].partition, em[i].skip_to);
+                }
+                log_debug("batch of %zu message(s): %zu applied", n, applied);
+        } else if (n > 0) {
+                log_warnx("a batch of %zu message(s) from partition %d offset "
+                          "%lld on was not applied, will retry: %s",
+                          n, em[0].partition, (long long)em[0].offset, err);
+                for (size_t i = 0; i < n; i++)
+                        if (batch_edge(em, n, i, -1))
+                                seek_to(d, em[i].partition, em[i].offset);
+                if (next != NULL) {
+                        /* Redelivered after its partition's earlier
+                         * messages (a seek above), or by its own seek. */
+                        size_t i = 0;
+                        while (i < n && em[i].partition != next->partition)
+                                i++;
+                        if (i == n)
+                                seek_to(d, next->partition, next->offset);
+                        rd_kafka_message_destroy(next);
+                        next = NULL;
+                }
+        }
+        for (size_t i = 0; i < n; i++)
+                rd_kafka_message_destroy(d->batch_km[i]);
+        if (r == ENGINE_RETRY && n > 0) {
+                backoff(d);
+                db_check(d);
+        } else if (applied > 0) {
                 d->backoff_ms = 0;
                 d->relay_pending = 1;
                 relay_run(d);
-                break;
-        case ENGINE_SKIPPED:
-                log_info("partition %d offset %lld was applied before; "
-                         "continuing at %lld",
-                         m->partition, (long long)m->offset, (long long)next);
-                seek_to(d, m->partition, next);
-                break;
-        case ENGINE_RETRY:
-                log_warnx("partition %d offset %lld not applied, will retry: "
-                          "%s",
-                          m->partition, (long long)m->offset, err);
-                seek_to(d, m->partition, m->offset);
-                backoff(d);
-                db_check(d);
-                break;
         }
-}
-
-static double now_seconds(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+        if (d->health.db_ok)
+                position_pending(d);
+        return next;
 }
 
 static void ttpd_shutdown(struct ttpd *d)
@@ -694,6 +793,8 @@ static void ttpd_shutdown(struct ttpd *d)
         store_close(d->store);
         crypto_key_free(d->key);
         free(d->parts);
+        free(d->batch_km);
+        free(d->batch_em);
         if (d->conf.state_file != NULL)
                 unlink(d->conf.state_file);
         if (d->pid_fd != -1) {
@@ -771,6 +872,10 @@ int main(int argc, char **argv)
         if (d.conf.pid_file != NULL &&
             (d.pid_fd = pidfile_open(d.conf.pid_file, err, sizeof(err))) == -1)
                 fatalx("%s", err);
+        d.batch_km = calloc(d.conf.apply_batch, sizeof(*d.batch_km));
+        d.batch_em = calloc(d.conf.apply_batch, sizeof(*d.batch_em));
+        if (d.batch_km == NULL || d.batch_em == NULL)
+                fatalx("out of memory");
         if (d.conf.test_crash_point != NULL)
                 log_warnx("TEST MODE: will SIGKILL itself at crash point '%s'",
                           d.conf.test_crash_point);
@@ -821,10 +926,8 @@ int main(int argc, char **argv)
                         next_head = now_seconds() + d.conf.head_interval;
                 }
                 m = rd_kafka_consumer_poll(d.consumer, 200);
-                if (m != NULL) {
-                        ttpd_handle_message(&d, m);
-                        rd_kafka_message_destroy(m);
-                }
+                while (m != NULL)
+                        m = ttpd_batch(&d, m);
                 rd_kafka_poll(d.producer, 0);
         }
         log_info("shutting down");
