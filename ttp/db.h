@@ -122,6 +122,17 @@ int db_exec(struct db *db, enum db_stmt stmt, const struct db_val *params,
             size_t nparams, uint64_t *affected, char *err, size_t errlen);
 
 /*
+ * Execute a statement that returns no rows once for each of `nrows`
+ * rows of parameters, in one round trip (MariaDB array binding):
+ * `params` holds the rows one after the other, `nparams` values each.
+ * A column's values are all of one type or NULL.  `affected` (may be
+ * NULL) is the total over the rows.
+ */
+int db_exec_bulk(struct db *db, enum db_stmt stmt, const struct db_val *params,
+                 size_t nparams, size_t nrows, uint64_t *affected, char *err,
+                 size_t errlen);
+
+/*
  * Execute a query and read rows into `cols`.  With `row` NULL, only the
  * first row is kept and `*found` says whether there was one; otherwise
  * `row(ctx, cols)` is called for every row (return -1 to stop with an

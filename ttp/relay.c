@@ -23,6 +23,7 @@ struct relay {
         unsigned batch;
         /* one batch's delivery reports */
         int64_t *delivered;
+        struct db_val *marks; /* the parameters marking them sent */
         size_t ndelivered;
         size_t nfailed;
         char failure[256];
@@ -47,9 +48,10 @@ struct relay *relay_new(const struct ttp_conf *conf, struct db *db,
         r->producer = producer;
         r->batch = conf->relay_batch;
         r->delivered = calloc(r->batch, sizeof(*r->delivered));
+        r->marks = calloc(r->batch, sizeof(*r->marks));
         /* A payload is at most one message: 1 MiB and change. */
         r->payload = malloc(PROTO_MESSAGE_MAX + 128 * 1024);
-        if (r->delivered == NULL || r->payload == NULL)
+        if (r->delivered == NULL || r->marks == NULL || r->payload == NULL)
                 goto nomem;
         return r;
 nomem:
@@ -63,6 +65,7 @@ void relay_free(struct relay *r)
         if (r == NULL)
                 return;
         free(r->delivered);
+        free(r->marks);
         free(r->payload);
         free(r);
 }
@@ -152,16 +155,18 @@ static int relay_batch(struct relay *r, char *err, size_t errlen)
                           rd_kafka_outq_len(r->producer), RELAY_FLUSH_MS);
         if (r->ndelivered > 0)
                 engine_crash_point(r->conf, "after-publish");
-        for (size_t i = 0; i < r->ndelivered; i++) {
-                struct db_val seq = DB_I64(r->delivered[i]);
+        if (r->ndelivered > 0) {
                 uint64_t affected;
 
-                if (db_exec(r->db, DB_OUTBOX_MARK_SENT, &seq, 1, &affected, err,
-                            errlen) == -1) {
+                /* One statement for the batch (array binding). */
+                for (size_t i = 0; i < r->ndelivered; i++)
+                        r->marks[i] = (struct db_val)DB_I64(r->delivered[i]);
+                if (db_exec_bulk(r->db, DB_OUTBOX_MARK_SENT, r->marks, 1,
+                                 r->ndelivered, &affected, err, errlen) == -1) {
                         db_rollback(r->db);
                         return -1;
                 }
-                marked += affected;
+                marked = affected;
         }
         if (r->ndelivered > 0 && db_commit(r->db, err, errlen) == -1) {
                 db_rollback(r->db);
