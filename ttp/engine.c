@@ -50,6 +50,30 @@
  * record stays far below what the broker accepts (decision 27). */
 #define ENGINE_DEAD_VALUE_MAX (64 * 1024)
 #define ENGINE_CATALOG_BYTES  (900 * 1024)
+/* Outbox payloads a batch holds before writing them (bounds memory and
+ * the size of one bulk statement, far below max_allowed_packet). */
+#define ENGINE_BULK_BYTES (4 * 1024 * 1024)
+
+struct reply {
+        int dead_letter;
+        char key[IDS_USER_MAX + 1]; /* recipient; "" for dead-letter */
+        unsigned char msg_id[16];
+        char *payload;
+        size_t len;
+};
+
+/* A reply queued for the outbox, written when the batch ends. */
+struct batch_reply {
+        struct reply r;
+        unsigned char request_msg_id[16];
+        int has_request;
+};
+
+/* A processed msg_id, recorded when the batch ends. */
+struct batch_processed {
+        unsigned char msg_id[16];
+        char user[IDS_USER_MAX + 1];
+};
 
 /* A partition the open batch read messages of. */
 struct batch_part {
@@ -77,6 +101,14 @@ struct batch {
         /* the msg_ids of the batch's messages: each at most once */
         unsigned char (*ids)[16];
         size_t nids, ids_cap;
+        /* Rows written at the end of the batch (or when `bytes` grows
+         * past ENGINE_BULK_BYTES), each table in one statement. */
+        struct batch_reply *out;
+        size_t nout, out_cap, bytes;
+        struct batch_processed *done;
+        size_t ndone, done_cap;
+        struct db_val *params; /* the bulk statements' parameters */
+        size_t params_cap;
 };
 
 struct engine {
@@ -89,14 +121,6 @@ struct engine {
         json_t *tsa_chain; /* base64 DER certificates, sent with heads */
         struct batch batch;
         char dberr[512]; /* why the batch failed */
-};
-
-struct reply {
-        int dead_letter;
-        char key[IDS_USER_MAX + 1]; /* recipient; "" for dead-letter */
-        unsigned char msg_id[16];
-        char *payload;
-        size_t len;
 };
 
 /* Outcome of a handler. */
@@ -123,6 +147,8 @@ struct txn {
         char why[512];
         char dberr[512];
 };
+
+static void batch_rows_clear(struct engine *e);
 
 void engine_crash_point(const struct ttp_conf *conf, const char *name)
 {
@@ -174,6 +200,10 @@ void engine_free(struct engine *e)
         free(e->batch.parts);
         free(e->batch.cleanup);
         free(e->batch.ids);
+        batch_rows_clear(e);
+        free(e->batch.out);
+        free(e->batch.done);
+        free(e->batch.params);
         free(e);
 }
 
@@ -1543,23 +1573,131 @@ static int offsets_store(struct engine *e)
         return 0;
 }
 
-static int outbox_write(struct txn *t, const unsigned char *request_msg_id)
+/*
+ * Move the message's replies to the batch's outbox rows (in order: the
+ * outbox's seq keeps each recipient's order), with `request_msg_id` (may
+ * be NULL).
+ */
+static int outbox_queue(struct txn *t, const unsigned char *request_msg_id)
 {
-        for (size_t i = 0; i < t->nreplies; i++) {
-                struct reply *r = &t->replies[i];
-                struct db_val args[5] = {
-                    DB_BIN(r->msg_id, 16),
-                    request_msg_id ? DB_BIN(request_msg_id, 16)
-                                   : (struct db_val){DB_T_NULL, NULL, 0, 0},
-                    DB_STR(r->dead_letter ? "dead-letter" : "replies"),
-                    r->key[0] ? DB_BIN(r->key, strlen(r->key))
-                              : (struct db_val){DB_T_NULL, NULL, 0, 0},
-                    DB_BIN(r->payload, r->len)};
+        struct batch *b = &t->e->batch;
 
-                if (db_exec(t->e->db, DB_OUTBOX_ADD, args, 5, NULL, t->dberr,
-                            sizeof(t->dberr)) == -1)
+        if (b->nout + t->nreplies > b->out_cap) {
+                size_t cap = b->out_cap ? 2 * b->out_cap : 64;
+                void *n;
+
+                while (cap < b->nout + t->nreplies)
+                        cap *= 2;
+                if ((n = realloc(b->out, cap * sizeof(*b->out))) == NULL) {
+                        snprintf(t->dberr, sizeof(t->dberr), "out of memory");
                         return -1;
+                }
+                b->out = n;
+                b->out_cap = cap;
         }
+        for (size_t i = 0; i < t->nreplies; i++) {
+                struct batch_reply *o = &b->out[b->nout++];
+
+                o->r = t->replies[i];
+                o->has_request = request_msg_id != NULL;
+                if (request_msg_id != NULL)
+                        memcpy(o->request_msg_id, request_msg_id, 16);
+                b->bytes += o->r.len;
+        }
+        /* The payloads belong to the batch now. */
+        t->nreplies = 0;
+        return 0;
+}
+
+/* Record `msg_id` of the message's user as processed, with the batch. */
+static int processed_queue(struct txn *t, const unsigned char *msg_id)
+{
+        struct batch *b = &t->e->batch;
+        struct batch_processed *d;
+
+        if (b->ndone == b->done_cap) {
+                size_t cap = b->done_cap ? 2 * b->done_cap : 64;
+                void *n = realloc(b->done, cap * sizeof(*b->done));
+
+                if (n == NULL) {
+                        snprintf(t->dberr, sizeof(t->dberr), "out of memory");
+                        return -1;
+                }
+                b->done = n;
+                b->done_cap = cap;
+        }
+        d = &b->done[b->ndone++];
+        memcpy(d->msg_id, msg_id, 16);
+        snprintf(d->user, sizeof(d->user), "%s", t->m->user);
+        return 0;
+}
+
+static void batch_rows_clear(struct engine *e)
+{
+        struct batch *b = &e->batch;
+
+        for (size_t i = 0; i < b->nout; i++)
+                free(b->out[i].r.payload);
+        b->nout = 0;
+        b->bytes = 0;
+        b->ndone = 0;
+}
+
+static struct db_val *batch_params(struct engine *e, size_t n)
+{
+        struct batch *b = &e->batch;
+
+        if (n > b->params_cap) {
+                void *p = realloc(b->params, n * sizeof(*b->params));
+                if (p == NULL)
+                        return NULL;
+                b->params = p;
+                b->params_cap = n;
+        }
+        return b->params;
+}
+
+/*
+ * Write the queued outbox rows and processed msg_ids, each table in one
+ * statement (array binding).  -1 on error (e->dberr).
+ */
+static int batch_rows_write(struct engine *e)
+{
+        static const struct db_val null = {DB_T_NULL, NULL, 0, 0};
+        struct batch *b = &e->batch;
+        size_t n = b->nout > b->ndone ? b->nout : b->ndone;
+        struct db_val *v;
+
+        if ((v = batch_params(e, 5 * n)) == NULL) {
+                snprintf(e->dberr, sizeof(e->dberr), "out of memory");
+                return -1;
+        }
+        for (size_t i = 0; i < b->nout; i++) {
+                struct batch_reply *o = &b->out[i];
+                struct db_val *row = &v[5 * i];
+
+                row[0] = (struct db_val)DB_BIN(o->r.msg_id, 16);
+                row[1] = o->has_request
+                             ? (struct db_val)DB_BIN(o->request_msg_id, 16)
+                             : null;
+                row[2] = (struct db_val)DB_STR(o->r.dead_letter ? "dead-letter"
+                                                                : "replies");
+                row[3] = o->r.key[0]
+                             ? (struct db_val)DB_BIN(o->r.key, strlen(o->r.key))
+                             : null;
+                row[4] = (struct db_val)DB_BIN(o->r.payload, o->r.len);
+        }
+        if (db_exec_bulk(e->db, DB_OUTBOX_ADD, v, 5, b->nout, NULL, e->dberr,
+                         sizeof(e->dberr)) == -1)
+                return -1;
+        for (size_t i = 0; i < b->ndone; i++) {
+                v[2 * i] = (struct db_val)DB_BIN(b->done[i].msg_id, 16);
+                v[2 * i + 1] = (struct db_val)DB_STR(b->done[i].user);
+        }
+        if (db_exec_bulk(e->db, DB_PROCESSED_ADD, v, 2, b->ndone, NULL,
+                         e->dberr, sizeof(e->dberr)) == -1)
+                return -1;
+        batch_rows_clear(e);
         return 0;
 }
 
@@ -1587,14 +1725,6 @@ static int retry_check(struct txn *t, const unsigned char *msg_id)
                     sizeof(t->dberr)) == -1)
                 return -1;
         return 1;
-}
-
-static int processed_add(struct txn *t, const unsigned char *msg_id)
-{
-        struct db_val args[2] = {DB_BIN(msg_id, 16), DB_STR(t->m->user)};
-
-        return db_exec(t->e->db, DB_PROCESSED_ADD, args, 2, NULL, t->dberr,
-                       sizeof(t->dberr));
 }
 
 /* The message's store files to remove become the batch's, after COMMIT. */
@@ -1773,11 +1903,15 @@ static int apply_msg(struct engine *e, struct engine_msg *em)
                 if (reply_error(&t, msg.user, msg.msg_id, t.code, t.why) == -1)
                         goto done;
         }
-        if (processed_add(&t, msg_id) == -1)
+        if (processed_queue(&t, msg_id) == -1)
                 goto done;
 finish:
-        if (outbox_write(&t, request_id) == -1 || cleanup_keep(&t) == -1)
+        if (outbox_queue(&t, request_id) == -1 || cleanup_keep(&t) == -1)
                 goto done;
+        if (e->batch.bytes > ENGINE_BULK_BYTES && batch_rows_write(e) == -1) {
+                snprintf(t.dberr, sizeof(t.dberr), "%s", e->dberr);
+                goto done;
+        }
         part->next = em->offset + 1;
         part->applied = 1;
         e->batch.crash_after_commit |= t.crash_after_commit;
@@ -1806,6 +1940,7 @@ static void batch_undo(struct engine *e)
         b->crash_after_commit = 0;
         b->applied = 0;
         b->nids = 0;
+        batch_rows_clear(e);
         keycache_reset(e->keys);
 }
 
@@ -1825,6 +1960,8 @@ static int batch_run(struct engine *e, size_t from, int finish)
 
                 for (size_t i = from; i < b->nmsgs && rc == 0; i++)
                         rc = apply_msg(e, b->msgs[i]);
+                if (rc == 0 && finish)
+                        rc = batch_rows_write(e);
                 if (rc == 0 && finish)
                         rc = offsets_store(e);
                 if (rc == 0)
