@@ -53,6 +53,10 @@ static const struct {
     [DB_OUTBOX_RESEND] = {"UPDATE outbox SET sent_at = NULL "
                           "WHERE request_msg_id = ?",
                           1},
+    /* A retry's first answer not yet sent: the relay first (engine.c). */
+    [DB_OUTBOX_UNSENT] = {"SELECT COUNT(*) FROM outbox "
+                          "WHERE request_msg_id = ? AND sent_at IS NULL",
+                          1},
     [DB_OUTBOX_PENDING] = {"SELECT seq, topic, msg_key, payload FROM outbox "
                            "WHERE sent_at IS NULL ORDER BY seq LIMIT ?",
                            1},
@@ -290,6 +294,16 @@ static int db_connect(struct db *db, char *err, size_t errlen)
 fail:
         db_disconnect(db);
         return -1;
+}
+
+void db_thread_init(void)
+{
+        mysql_thread_init();
+}
+
+void db_thread_end(void)
+{
+        mysql_thread_end();
 }
 
 struct db *db_open(const struct ttp_conf *conf, char *err, size_t errlen)

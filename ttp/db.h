@@ -32,6 +32,7 @@ enum db_stmt {
         DB_PROCESSED_ADD,
         DB_OUTBOX_ADD,
         DB_OUTBOX_RESEND,
+        DB_OUTBOX_UNSENT,
         DB_OUTBOX_PENDING,
         DB_OUTBOX_MARK_SENT,
         DB_USER_GET,
@@ -106,6 +107,11 @@ struct db_out {
 #define DB_OUT_STR(b) ((struct db_out){DB_T_STR, (b), sizeof(b), 0, 0, 0})
 #define DB_OUT_BIN(b) ((struct db_out){DB_T_BIN, (b), sizeof(b), 0, 0, 0})
 #define DB_OUT_I64()  ((struct db_out){DB_T_I64, NULL, 0, 0, 0, 0})
+
+/* A thread other than the main one that opens a session calls these
+ * first and last (MariaDB Connector/C's per-thread state). */
+void db_thread_init(void);
+void db_thread_end(void);
 
 /* Connect and prepare.  NULL with a message on error; caller frees. */
 struct db *db_open(const struct ttp_conf *conf, char *err, size_t errlen);

@@ -1703,11 +1703,13 @@ static int batch_rows_write(struct engine *e)
 
 /*
  * A retry: 1 if `msg_id` was processed for the same user (its replies
- * are marked for re-publication), 2 if another user used it, 0 if new,
- * -1 on database error.  A message earlier in the same batch counts:
- * its row is in this transaction.
+ * are marked for re-publication), 2 if another user used it, 3 if its
+ * replies are not all published yet and `relay_waited` is 0 (nothing
+ * done: the relay first), 0 if new, -1 on database error.  (A msg_id of
+ * this batch never gets here: batch_id_seen() ends the batch first.)
  */
-static int retry_check(struct txn *t, const unsigned char *msg_id)
+static int retry_check(struct txn *t, const unsigned char *msg_id,
+                       int relay_waited)
 {
         char user[IDS_USER_MAX + 1];
         struct db_out col = DB_OUT_STR(user);
@@ -1721,6 +1723,20 @@ static int retry_check(struct txn *t, const unsigned char *msg_id)
                 return 0;
         if (strcmp(user, t->m->user) != 0)
                 return 2;
+        if (!relay_waited) {
+                /* Publishing "again" means after the first publication,
+                 * which the relay (on its own thread) may not have done:
+                 * wait for it, then mark them (rare: a client retries
+                 * after a timeout).  If the relay fails meanwhile, the
+                 * rows stay unsent and are published once. */
+                struct db_out n = DB_OUT_I64();
+
+                if (db_query(t->e->db, DB_OUTBOX_UNSENT, &arg, 1, &n, 1, NULL,
+                             NULL, &found, t->dberr, sizeof(t->dberr)) == -1)
+                        return -1;
+                if (n.i > 0)
+                        return 3;
+        }
         if (db_exec(t->e->db, DB_OUTBOX_RESEND, &arg, 1, NULL, t->dberr,
                     sizeof(t->dberr)) == -1)
                 return -1;
@@ -1800,8 +1816,9 @@ static int batch_id_seen(struct txn *t, const unsigned char *msg_id)
  * msg_id.  0 when it was applied (or skipped: applied before), 1 when
  * its msg_id is already in the batch (a retry that must find the first
  * answer committed, and published, to publish it again: it belongs to
- * the next batch), -1 when the database failed (e->dberr, db_errno()):
- * the batch cannot commit.
+ * the next batch), 2 when it is a retry whose first answer the relay has
+ * not published yet (engine_batch_add()), -1 when the database failed
+ * (e->dberr, db_errno()): the batch cannot commit.
  */
 static int apply_msg(struct engine *e, struct engine_msg *em)
 {
@@ -1849,8 +1866,13 @@ static int apply_msg(struct engine *e, struct engine_msg *em)
                 goto done;
         }
         request_id = msg_id;
-        if ((rc = retry_check(&t, msg_id)) == -1)
+        if ((rc = retry_check(&t, msg_id, em->relay_waited)) == -1)
                 goto done;
+        if (rc == 3) {
+                e->batch.nids--; /* not this batch's after all */
+                ret = 2;
+                goto done;
+        }
         if (rc == 1) {
                 log_debug("%s from %s: retry of msg_id %s, answered again",
                           proto_type_name(msg.type), msg.user, msg.msg_id);
@@ -1948,8 +1970,8 @@ static void batch_undo(struct engine *e)
  * Apply the batch's messages from `from` on (and with `finish` store the
  * offsets); a deadlock or lock wait timeout undoes the batch and applies
  * all its messages again, up to ENGINE_DEADLOCK_TRIES times in all.  0,
- * 1 when the last message belongs to the next batch (apply_msg), or -1
- * (e->dberr) when the batch failed.
+ * 1 or 2 when the last message belongs to the next batch (apply_msg), or
+ * -1 (e->dberr) when the batch failed.
  */
 static int batch_run(struct engine *e, size_t from, int finish)
 {
@@ -1966,13 +1988,15 @@ static int batch_run(struct engine *e, size_t from, int finish)
                         rc = offsets_store(e);
                 if (rc == 0)
                         return 0;
-                if (rc == 1 && from == b->nmsgs - 1)
-                        return 1;
-                if (rc == 1) {
-                        /* Applied again, the batch's msg_ids are as they
-                         * were the first time: it cannot happen. */
+                if (rc > 0 && from == b->nmsgs - 1)
+                        return rc;
+                if (rc > 0) {
+                        /* Applied again, a message no longer fits the
+                         * batch (a retry whose first answer is unsent
+                         * again): redeliver. */
                         snprintf(e->dberr, sizeof(e->dberr),
-                                 "a msg_id twice in a batch applied again");
+                                 "a message left its batch when applied "
+                                 "again");
                         return -1;
                 }
                 if (!db_error_is_retryable(db_errno(e->db)) ||
@@ -2005,6 +2029,7 @@ int engine_batch_add(struct engine *e, struct engine_msg *m, char *err,
                      size_t errlen)
 {
         struct batch *b = &e->batch;
+        int rc;
 
         if (!b->open || b->failed) {
                 snprintf(err, errlen, "no open batch");
@@ -2022,12 +2047,13 @@ int engine_batch_add(struct engine *e, struct engine_msg *m, char *err,
                 b->msgs_cap = cap;
         }
         b->msgs[b->nmsgs++] = m;
-        switch (batch_run(e, b->nmsgs - 1, 0)) {
+        switch ((rc = batch_run(e, b->nmsgs - 1, 0))) {
         case 0:
                 return 0;
         case 1:
+        case 2:
                 b->nmsgs--; /* not borrowed: the caller keeps it */
-                return 1;
+                return rc;
         default:
                 b->failed = 1;
                 snprintf(err, errlen, "%s", e->dberr);

@@ -48,6 +48,9 @@ struct engine_msg {
          * this offset (seek there when it is the partition's last
          * message of the batch). */
         int64_t skip_to;
+        /* In: the caller waited for the relay since engine_batch_add()
+         * returned 2 for this message (see there). */
+        int relay_waited;
 };
 
 /* Borrowed: conf, db and store must outlive the engine. */
@@ -72,10 +75,14 @@ void engine_batch_begin(struct engine *e);
  * skip_to).  1 when `m` cannot join this batch, because its msg_id is in
  * it already (a retry must find the first answer committed, and
  * published, to publish it again): nothing was done with `m`; end the
- * batch and add `m` to the next one.  -1 with a message when the batch
- * failed (database trouble): nothing of it will commit, add nothing
- * more, end it; the caller backs off, checks the database connection and
- * redelivers every partition of the batch from its first message.
+ * batch and add `m` to the next one.  2 when `m` is a retry whose first
+ * answer is committed but not yet published: nothing was done with `m`;
+ * end the batch, wait for the relay to drain (relay_sync), set
+ * m->relay_waited and add `m` to the next batch.  -1 with a message when
+ * the batch failed (database trouble): nothing of it will commit, add
+ * nothing more, end it; the caller backs off, checks the database
+ * connection and redelivers every partition of the batch from its first
+ * message.
  */
 int engine_batch_add(struct engine *e, struct engine_msg *m, char *err,
                      size_t errlen);
