@@ -1555,24 +1555,6 @@ static struct batch_part *part_claim(struct txn *t, const char *topic,
         return p;
 }
 
-/* The next offset of every partition the batch applied messages of. */
-static int offsets_store(struct engine *e)
-{
-        struct batch *b = &e->batch;
-
-        for (size_t i = 0; i < b->nparts; i++) {
-                struct batch_part *p = &b->parts[i];
-                struct db_val args[4] = {DB_STR(e->conf->group_id),
-                                         DB_STR(p->topic), DB_I64(p->partition),
-                                         DB_I64(p->next)};
-
-                if (p->applied && db_exec(e->db, DB_OFFSET_SET, args, 4, NULL,
-                                          e->dberr, sizeof(e->dberr)) == -1)
-                        return -1;
-        }
-        return 0;
-}
-
 /*
  * Move the message's replies to the batch's outbox rows (in order: the
  * outbox's seq keeps each recipient's order), with `request_msg_id` (may
@@ -1655,6 +1637,34 @@ static struct db_val *batch_params(struct engine *e, size_t n)
                 b->params_cap = n;
         }
         return b->params;
+}
+
+/*
+ * The next offset of every partition the batch applied messages of, in
+ * one statement (array binding).
+ */
+static int offsets_store(struct engine *e)
+{
+        struct batch *b = &e->batch;
+        struct db_val *v;
+        size_t n = 0;
+
+        if ((v = batch_params(e, 4 * b->nparts)) == NULL) {
+                snprintf(e->dberr, sizeof(e->dberr), "out of memory");
+                return -1;
+        }
+        for (size_t i = 0; i < b->nparts; i++) {
+                struct batch_part *p = &b->parts[i];
+
+                if (!p->applied)
+                        continue;
+                v[n++] = (struct db_val)DB_STR(e->conf->group_id);
+                v[n++] = (struct db_val)DB_STR(p->topic);
+                v[n++] = (struct db_val)DB_I64(p->partition);
+                v[n++] = (struct db_val)DB_I64(p->next);
+        }
+        return db_exec_bulk(e->db, DB_OFFSET_SET, v, 4, n / 4, NULL, e->dberr,
+                            sizeof(e->dberr));
 }
 
 /*
@@ -1781,6 +1791,8 @@ static int undo_message(struct txn *t, int keep_replies)
         }
         t->ncleanup = 0;
         t->crash_after_commit = 0;
+        /* The log's state as it was at the savepoint, like its row. */
+        evlog_undo(t->e->log);
         return db_exec(t->e->db, DB_SAVEPOINT_ROLLBACK, NULL, 0, NULL, t->dberr,
                        sizeof(t->dberr));
 }
@@ -1897,6 +1909,7 @@ static int apply_msg(struct engine *e, struct engine_msg *em)
                 if (db_exec(e->db, DB_SAVEPOINT, NULL, 0, NULL, t.dberr,
                             sizeof(t.dberr)) == -1)
                         goto done;
+                evlog_mark(e->log);
                 v = dispatch(&t);
         }
         if (v == V_DB) {
@@ -1963,6 +1976,7 @@ static void batch_undo(struct engine *e)
         b->applied = 0;
         b->nids = 0;
         batch_rows_clear(e);
+        evlog_reset(e->log);
         keycache_reset(e->keys);
 }
 
@@ -1984,6 +1998,9 @@ static int batch_run(struct engine *e, size_t from, int finish)
                         rc = apply_msg(e, b->msgs[i]);
                 if (rc == 0 && finish)
                         rc = batch_rows_write(e);
+                if (rc == 0 && finish &&
+                    evlog_flush(e->log, e->dberr, sizeof(e->dberr)) == -1)
+                        rc = -1;
                 if (rc == 0 && finish)
                         rc = offsets_store(e);
                 if (rc == 0)
@@ -2023,6 +2040,8 @@ void engine_batch_begin(struct engine *e)
         b->applied = 0;
         b->nids = 0;
         e->dberr[0] = '\0';
+        /* The evidence log's state is read once for the batch. */
+        evlog_batch(e->log, 1);
 }
 
 int engine_batch_add(struct engine *e, struct engine_msg *m, char *err,
@@ -2165,6 +2184,7 @@ undo:
 done:
         b->open = 0;
         b->nmsgs = 0;
+        evlog_batch(e->log, 0);
         return r;
 }
 
