@@ -11,7 +11,8 @@ STEP = ["scenario", "mode", "concurrency", "offered_rate", "window_s",
         "uploads_per_s", "upload_bytes_per_s", "errors", "latency_ms",
         "ttpd", "bench", "ttp_cpu_s_per_op", "ttp_cpu_over_crypto",
         "bound_per_s", "ratio_achieved_to_bound", "timeline"]
-PROC = ["pid", "cpu_s", "cpu_s_per_op", "rss_peak_kb", "rss_max_sampled_kb",
+PROC = ["pid", "cpu_s", "cpu_s_per_op", "main_thread_waits_per_op",
+        "rss_peak_kb", "rss_max_sampled_kb",
         "rss_start_kb", "rss_end_kb"]
 CRYPTO = ["sign_per_s", "verify_per_s", "sha256_bytes_per_s", "sign_us",
           "verify_us", "cores", "ttp_per_exchange", "ttp_per_upload",

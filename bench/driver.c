@@ -1086,6 +1086,7 @@ static void sample_procs(struct driver *d, int end)
                                d->conf.broker_pid};
         struct proc_sample *ps[3] = {&d->st->ttpd, &d->st->db, &d->st->broker};
         char err[256];
+        long long waits;
         double cpu;
 
         for (int i = 0; i < 3; i++) {
@@ -1096,11 +1097,15 @@ static void sample_procs(struct driver *d, int end)
                         ps[i]->valid = 0;
                         continue;
                 }
+                if (procstat_waits(pids[i], &waits, err, sizeof(err)) == -1)
+                        waits = 0;
                 if (!end) {
                         ps[i]->valid = 1;
                         ps[i]->cpu_s = -cpu;
+                        ps[i]->waits = -waits;
                 } else {
                         ps[i]->cpu_s += cpu;
+                        ps[i]->waits += waits;
                 }
                 sample_mem(pids[i], ps[i], !end);
         }
@@ -1292,6 +1297,10 @@ static int load_run(struct driver *d, struct load *l, char *err, size_t errlen)
                                       op_what(d, d->head, what, sizeof(what)),
                                       d->conf.timeout, (int)d->head->state);
                         op_end(d, d->head);
+                }
+                if (l->phase != PH_STEP && driver_stop) {
+                        snprintf(err, errlen, "setup interrupted");
+                        return -1;
                 }
                 if (l->phase != PH_STEP && d->err->total > 0) {
                         snprintf(err, errlen, "setup failed: %s", d->err->last);

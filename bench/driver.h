@@ -92,7 +92,8 @@ struct driver_errors {
 
 struct proc_sample {
         int valid;
-        double cpu_s; /* CPU seconds over the window */
+        double cpu_s;    /* CPU seconds over the window */
+        long long waits; /* main thread's voluntary context switches */
         long rss_start_kb, rss_end_kb, rss_max_kb, hwm_kb;
 };
 

@@ -67,6 +67,28 @@ int procstat_mem(pid_t pid, long *rss_kb, long *hwm_kb, char *err,
         return 0;
 }
 
+int procstat_waits(pid_t pid, long long *waits, char *err, size_t errlen)
+{
+        char path[64], line[256];
+        int found = 0;
+        FILE *f;
+
+        snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+        if ((f = fopen(path, "r")) == NULL) {
+                snprintf(err, errlen, "%s: %s", path, strerror(errno));
+                return -1;
+        }
+        while (!found && fgets(line, sizeof(line), f) != NULL)
+                found =
+                    sscanf(line, "voluntary_ctxt_switches: %lld", waits) == 1;
+        fclose(f);
+        if (!found) {
+                snprintf(err, errlen, "%s: no voluntary_ctxt_switches", path);
+                return -1;
+        }
+        return 0;
+}
+
 double procstat_self_cpu(void)
 {
         struct rusage ru;

@@ -16,6 +16,12 @@ int procstat_cpu(pid_t pid, double *seconds, char *err, size_t errlen);
 int procstat_mem(pid_t pid, long *rss_kb, long *hwm_kb, char *err,
                  size_t errlen);
 
+/*
+ * Voluntary context switches of the main thread of `pid` (the times it
+ * blocked: on a socket, a lock, a disk), from /proc/PID/status.
+ */
+int procstat_waits(pid_t pid, long long *waits, char *err, size_t errlen);
+
 /* User + system CPU seconds of this process, all threads. */
 double procstat_self_cpu(void);
 

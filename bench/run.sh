@@ -57,10 +57,14 @@ pid_of() { head -n1 "$1" 2>/dev/null || true; }
 db_status() {
 	mariadb --defaults-file="$TDS_DB_ADMIN_CNF" -N -B -e "SHOW GLOBAL STATUS WHERE
 		Variable_name IN ('Com_commit', 'Com_rollback', 'Questions',
-		'Innodb_os_log_fsyncs', 'Innodb_data_fsyncs', 'Com_stmt_execute')"
+		'Innodb_data_fsyncs', 'Com_stmt_execute')"
 }
 # messages the daemon has consumed (its health file).
-seen() { grep -o '"messages_seen":[0-9]*' "$run/ttp/state.json" | cut -d: -f2; }
+seen() {
+	local n
+	n=$(grep -o '"messages_seen":[0-9]*' "$run/ttp/state.json" 2>/dev/null | cut -d: -f2)
+	echo "${n:-0}"
+}
 
 echo "bench: stack in $run, results in $out"
 "$stack" up > "$run/up.log" 2>&1 || { cat "$run/up.log" >&2; fail "stack up"; }

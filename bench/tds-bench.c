@@ -555,20 +555,24 @@ static json_t *json_latency(const struct hist *h)
                          h->count ? ms(h->min) : 0.0);
 }
 
+/* `waits`: report the main thread's waits (the daemon's engine thread;
+ * MariaDB and the broker work in other threads). */
 static json_t *json_proc(const struct proc_sample *p, pid_t pid, double n,
-                         double window)
+                         double window, int waits)
 {
         if (pid <= 0 || !p->valid)
                 return json_null();
-        return json_pack("{s:i, s:f, s:o, s:f, s:I, s:I, s:I, s:I}", "pid",
-                         (int)pid, "cpu_s", p->cpu_s, "cpu_s_per_op",
-                         n > 0 ? json_real(p->cpu_s / n) : json_null(),
-                         "cpu_utilization",
-                         window > 0 ? p->cpu_s / window : 0.0, "rss_peak_kb",
-                         (json_int_t)p->hwm_kb, "rss_max_sampled_kb",
-                         (json_int_t)p->rss_max_kb, "rss_start_kb",
-                         (json_int_t)p->rss_start_kb, "rss_end_kb",
-                         (json_int_t)p->rss_end_kb);
+        return json_pack(
+            "{s:i, s:f, s:o, s:o, s:f, s:I, s:I, s:I, s:I}", "pid", (int)pid,
+            "cpu_s", p->cpu_s, "cpu_s_per_op",
+            n > 0 ? json_real(p->cpu_s / n) : json_null(),
+            "main_thread_waits_per_op",
+            n > 0 && waits ? json_real((double)p->waits / n) : json_null(),
+            "cpu_utilization", window > 0 ? p->cpu_s / window : 0.0,
+            "rss_peak_kb", (json_int_t)p->hwm_kb, "rss_max_sampled_kb",
+            (json_int_t)p->rss_max_kb, "rss_start_kb",
+            (json_int_t)p->rss_start_kb, "rss_end_kb",
+            (json_int_t)p->rss_end_kb);
 }
 
 static json_t *json_errors(const struct driver_errors *e)
@@ -637,12 +641,13 @@ static json_t *json_step(const struct report *r, const struct step_stats *s)
                 json_object_set_new(o, "latency_ms",
                                     json_pack("{s:o}", "upload_result",
                                               json_latency(&s->lat_a)));
-        json_object_set_new(o, "ttpd",
-                            json_proc(&s->ttpd, dc->ttpd_pid, n, s->window_s));
-        json_object_set_new(o, "mariadb",
-                            json_proc(&s->db, dc->db_pid, n, s->window_s));
         json_object_set_new(
-            o, "broker", json_proc(&s->broker, dc->broker_pid, n, s->window_s));
+            o, "ttpd", json_proc(&s->ttpd, dc->ttpd_pid, n, s->window_s, 1));
+        json_object_set_new(o, "mariadb",
+                            json_proc(&s->db, dc->db_pid, n, s->window_s, 0));
+        json_object_set_new(
+            o, "broker",
+            json_proc(&s->broker, dc->broker_pid, n, s->window_s, 0));
         json_object_set_new(
             o, "bench",
             json_pack("{s:f, s:o, s:f}", "cpu_s", s->bench_cpu_s,
@@ -750,7 +755,8 @@ static void text_latency(FILE *f, const char *what, const struct hist *h)
 }
 
 static void text_proc(FILE *f, const char *what, const struct proc_sample *p,
-                      pid_t pid, const struct step_stats *s, const char *unit)
+                      pid_t pid, const struct step_stats *s, const char *unit,
+                      int waits)
 {
         if (pid <= 0)
                 return;
@@ -763,6 +769,9 @@ static void text_proc(FILE *f, const char *what, const struct proc_sample *p,
                 p->cpu_s,
                 s->completed ? p->cpu_s / (double)s->completed * 1e3 : 0.0,
                 unit, s->window_s > 0 ? p->cpu_s / s->window_s * 100 : 0.0);
+        if (s->completed > 0 && waits)
+                fprintf(f, "; main thread blocked %.1f times/%s",
+                        (double)p->waits / (double)s->completed, unit);
         fprintf(f, "; RSS %.1f -> %.1f MiB, peak %.1f MiB\n",
                 p->rss_start_kb / 1024.0, p->rss_end_kb / 1024.0,
                 p->hwm_kb / 1024.0);
@@ -822,9 +831,9 @@ static void text_step(FILE *f, const struct report *r,
                 text_latency(f, "request -> result", &s->lat_a);
         }
         text_errors(f, &s->err);
-        text_proc(f, "TTP daemon CPU", &s->ttpd, dc->ttpd_pid, s, unit);
-        text_proc(f, "MariaDB CPU", &s->db, dc->db_pid, s, unit);
-        text_proc(f, "broker CPU", &s->broker, dc->broker_pid, s, unit);
+        text_proc(f, "TTP daemon CPU", &s->ttpd, dc->ttpd_pid, s, unit, 1);
+        text_proc(f, "MariaDB CPU", &s->db, dc->db_pid, s, unit, 0);
+        text_proc(f, "broker CPU", &s->broker, dc->broker_pid, s, unit, 0);
         fprintf(
             f, "  %-22s %.2f s = %.3f ms/%s (%.0f %% of one core)\n",
             "bench CPU", s->bench_cpu_s,
