@@ -214,6 +214,7 @@ struct db {
         MYSQL *conn;
         MYSQL_STMT *stmts[DB_STMT_COUNT];
         unsigned last_errno;
+        uint64_t writes; /* statements that changed rows (db_writes) */
         struct db_bulk_col bulk[DB_PARAMS_MAX];
 };
 
@@ -412,12 +413,21 @@ int db_exec(struct db *db, enum db_stmt stmt, const struct db_val *params,
             size_t nparams, uint64_t *affected, char *err, size_t errlen)
 {
         MYSQL_STMT *st = db_bind_exec(db, stmt, params, nparams, err, errlen);
+        uint64_t n;
 
         if (st == NULL)
                 return -1;
+        n = (uint64_t)mysql_stmt_affected_rows(st);
+        if (n != 0)
+                db->writes++;
         if (affected != NULL)
-                *affected = (uint64_t)mysql_stmt_affected_rows(st);
+                *affected = n;
         return 0;
+}
+
+uint64_t db_writes(const struct db *db)
+{
+        return db->writes;
 }
 
 static int db_bulk_reserve(struct db_bulk_col *c, size_t nrows)
@@ -526,6 +536,8 @@ int db_exec_bulk(struct db *db, enum db_stmt stmt, const struct db_val *params,
                 db_fail_stmt(db, st, stmt, err, errlen);
                 goto done;
         }
+        if (mysql_stmt_affected_rows(st) != 0)
+                db->writes++;
         if (affected != NULL)
                 *affected = (uint64_t)mysql_stmt_affected_rows(st);
         ret = 0;

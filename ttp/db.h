@@ -128,6 +128,13 @@ int db_exec(struct db *db, enum db_stmt stmt, const struct db_val *params,
             size_t nparams, uint64_t *affected, char *err, size_t errlen);
 
 /*
+ * How many statements of this session changed rows so far: equal before
+ * and after some work means that work wrote nothing (engine.c applies a
+ * message without a savepoint when it can tell it has nothing to undo).
+ */
+uint64_t db_writes(const struct db *db);
+
+/*
  * Execute a statement that returns no rows once for each of `nrows`
  * rows of parameters, in one round trip (MariaDB array binding):
  * `params` holds the rows one after the other, `nparams` values each.

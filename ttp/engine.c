@@ -90,6 +90,7 @@ struct batch {
         int open;
         int failed; /* the database failed: nothing of it commits */
         struct engine_msg **msgs; /* borrowed, in the order applied */
+        unsigned char *savepoint; /* per message: apply it in one */
         size_t nmsgs, msgs_cap;
         struct batch_part *parts;
         size_t nparts, parts_cap;
@@ -197,6 +198,7 @@ void engine_free(struct engine *e)
         keycache_free(e->keys);
         json_decref(e->tsa_chain);
         free(e->batch.msgs);
+        free(e->batch.savepoint);
         free(e->batch.parts);
         free(e->batch.cleanup);
         free(e->batch.ids);
@@ -1782,7 +1784,7 @@ static int cleanup_keep(struct txn *t)
  * (but a verdict's, which are kept), its store files and crash point.
  * The batch's locks taken before the savepoint stay held.
  */
-static int undo_message(struct txn *t, int keep_replies)
+static int undo_message(struct txn *t, int keep_replies, int savepoint)
 {
         if (!keep_replies) {
                 for (size_t i = 0; i < t->nreplies; i++)
@@ -1791,6 +1793,8 @@ static int undo_message(struct txn *t, int keep_replies)
         }
         t->ncleanup = 0;
         t->crash_after_commit = 0;
+        if (!savepoint)
+                return 0; /* it wrote nothing (apply_msg) */
         /* The log's state as it was at the savepoint, like its row. */
         evlog_undo(t->e->log);
         return db_exec(t->e->db, DB_SAVEPOINT_ROLLBACK, NULL, 0, NULL, t->dberr,
@@ -1829,10 +1833,12 @@ static int batch_id_seen(struct txn *t, const unsigned char *msg_id)
  * its msg_id is already in the batch (a retry that must find the first
  * answer committed, and published, to publish it again: it belongs to
  * the next batch), 2 when it is a retry whose first answer the relay has
- * not published yet (engine_batch_add()), -1 when the database failed
- * (e->dberr, db_errno()): the batch cannot commit.
+ * not published yet (engine_batch_add()), 3 when it was applied without
+ * a savepoint (`savepoint` 0) and rejected after writing: the batch must
+ * be applied again with this message in a savepoint; -1 when the
+ * database failed (e->dberr, db_errno()): the batch cannot commit.
  */
-static int apply_msg(struct engine *e, struct engine_msg *em)
+static int apply_msg(struct engine *e, struct engine_msg *em, int savepoint)
 {
         struct proto_msg msg;
         struct txn t;
@@ -1841,6 +1847,7 @@ static int apply_msg(struct engine *e, struct engine_msg *em)
         char decode_err[512] = "";
         unsigned char msg_id[16], *request_id = NULL;
         enum verdict v = V_OK;
+        uint64_t writes = 0;
         size_t n;
         int rc, ret = -1;
 
@@ -1905,11 +1912,18 @@ static int apply_msg(struct engine *e, struct engine_msg *em)
                 snprintf(t.why, sizeof(t.why), "%s", decode_err);
                 v = V_REJECT;
         } else {
-                /* What the handler does, and only that, may be undone. */
-                if (db_exec(e->db, DB_SAVEPOINT, NULL, 0, NULL, t.dberr,
-                            sizeof(t.dberr)) == -1)
-                        goto done;
-                evlog_mark(e->log);
+                /* What the handler does, and only that, may have to be
+                 * undone: a handler that rejects has almost always
+                 * written nothing yet, so the savepoint that would undo
+                 * it is only set when this message is applied again for
+                 * having rejected after a write. */
+                if (savepoint) {
+                        if (db_exec(e->db, DB_SAVEPOINT, NULL, 0, NULL, t.dberr,
+                                    sizeof(t.dberr)) == -1)
+                                goto done;
+                        evlog_mark(e->log);
+                }
+                writes = db_writes(e->db);
                 v = dispatch(&t);
         }
         if (v == V_DB) {
@@ -1927,8 +1941,14 @@ static int apply_msg(struct engine *e, struct engine_msg *em)
                 v = V_REJECT;
         }
         if (v == V_VERDICT || (v == V_REJECT && code == PROTO_OK)) {
+                if (!savepoint && db_writes(e->db) != writes) {
+                        /* Effects to undo and no savepoint: the batch
+                         * again, this message in a savepoint. */
+                        ret = 3;
+                        goto done;
+                }
                 /* Undo the handler's effects, keep a verdict's replies. */
-                if (undo_message(&t, v == V_VERDICT) == -1)
+                if (undo_message(&t, v == V_VERDICT, savepoint) == -1)
                         goto done;
         }
         if (v == V_REJECT) {
@@ -1992,10 +2012,23 @@ static int batch_run(struct engine *e, size_t from, int finish)
         struct batch *b = &e->batch;
 
         for (int attempt = 1;; attempt++) {
+                size_t i;
                 int rc = 0;
 
-                for (size_t i = from; i < b->nmsgs && rc == 0; i++)
-                        rc = apply_msg(e, b->msgs[i]);
+                for (i = from; i < b->nmsgs && rc == 0; i++)
+                        rc = apply_msg(e, b->msgs[i], b->savepoint[i]);
+                if (rc == 3) {
+                        /* Not a failure: a message wants its savepoint.
+                         * At most once per message, so this ends. */
+                        b->savepoint[i - 1] = 1;
+                        log_debug("a message of the batch rejected after "
+                                  "writing: the batch again, that message "
+                                  "in a savepoint");
+                        batch_undo(e);
+                        from = 0;
+                        attempt--;
+                        continue;
+                }
                 if (rc == 0 && finish)
                         rc = batch_rows_write(e);
                 if (rc == 0 && finish &&
@@ -2057,14 +2090,21 @@ int engine_batch_add(struct engine *e, struct engine_msg *m, char *err,
         if (b->nmsgs == b->msgs_cap) {
                 size_t cap = b->msgs_cap ? 2 * b->msgs_cap : 64;
                 struct engine_msg **n = realloc(b->msgs, cap * sizeof(*n));
-                if (n == NULL) {
+                unsigned char *sp;
+
+                if (n != NULL)
+                        b->msgs = n;
+                sp = realloc(b->savepoint, cap);
+                if (sp != NULL)
+                        b->savepoint = sp;
+                if (n == NULL || sp == NULL) {
                         b->failed = 1;
                         snprintf(err, errlen, "out of memory");
                         return -1;
                 }
-                b->msgs = n;
                 b->msgs_cap = cap;
         }
+        b->savepoint[b->nmsgs] = 0;
         b->msgs[b->nmsgs++] = m;
         switch ((rc = batch_run(e, b->nmsgs - 1, 0))) {
         case 0:

@@ -224,14 +224,12 @@ int evlog_append_many(struct evlog *log, const char *const *leaves,
         if (first_index != NULL)
                 *first_index = st->f.size;
         for (size_t i = 0; i < n; i++) {
+                /* On failure the frontier may be half changed: the
+                 * caller rolls back, to a savepoint (evlog_undo) or
+                 * the transaction (evlog_reset). */
                 if (leaf_add(log, st, leaves[i], lens[i], events[i],
-                             file_ids[i], now, err, errlen) == -1) {
-                        /* The frontier may be half changed: read it
-                         * again (the caller rolls back). */
-                        log->cache.held = 0;
-                        log->cache.dirty = 0;
+                             file_ids[i], now, err, errlen) == -1)
                         return -1;
-                }
         }
         return state_changed(log, err, errlen);
 }
