@@ -5,12 +5,13 @@
  * A message goes through, in order: the partition offset check (a
  * message at or below the stored offset was applied already), decoding
  * (proto.c), the retry check (a processed msg_id gets its first answer
- * again), then the handler of its type, in a savepoint of its own.  A
- * handler either succeeds (its effects and replies stay), gives a verdict
- * (upload.result with verified false: its effects are rolled back to the
- * savepoint, its reply kept), or rejects (everything it did is rolled
- * back to the savepoint and an `error` is the only reply).  In every case
- * the processed msg_id and the replies stay, and the partition's offset
+ * again), then the handler of its type.  A handler either succeeds (its
+ * effects and replies stay), gives a verdict (upload.result with verified
+ * false: its effects are undone, its reply kept), or rejects (everything
+ * it did is undone and an `error` is the only reply).  A handler that
+ * wrote nothing has nothing to undo; one that wrote is undone to a
+ * savepoint, set when the batch is applied again for it (apply_msg).  In every
+ * case the processed msg_id and the replies stay, and the partition's offset
  * moves past the message, so a rejected message changes nothing but the
  * outbox.  The batch commits all of that at once: its messages' effects,
  * replies and processed msg_ids, and the next offset of every partition

@@ -6,9 +6,10 @@
  * they cause (rows of the outbox) and the next offset of every partition
  * the batch read, so that after a crash at any instant either all of a
  * batch exists or none of it does, and a message is never applied
- * twice.  Each message runs in its own savepoint: a rejected message
- * undoes only its own effects and keeps its `error`.  A batch of one
- * message is the transaction per message of docs/protocol.md 7.0.
+ * twice.  A rejected message undoes only its own effects and keeps its
+ * `error` (a savepoint, set for a message that rejects after writing;
+ * see docs/architecture.md, "Batches").  A batch of one message is the
+ * transaction per message of docs/protocol.md 7.0.
  * Publishing the outbox is relay.c's job.
  */
 #ifndef TTP_ENGINE_H
