@@ -37,6 +37,9 @@
 #define TTPD_DEFAULT_CONF "/etc/tds/ttpd.conf"
 /* How long a retry waits for the relay to publish its first answer. */
 #define TTPD_RELAY_SYNC_MS 20000
+/* The messages a batch holds until it ends: 256 of 1 MiB would be too
+ * much memory, so a batch also ends once it holds this many bytes. */
+#define TTPD_BATCH_BYTES (8 * 1024 * 1024)
 
 static volatile sig_atomic_t ttpd_quit;
 
@@ -658,7 +661,7 @@ static rd_kafka_message_t *ttpd_batch(struct ttpd *d, rd_kafka_message_t *first,
         double deadline = now_seconds() + d->conf.apply_batch_ms / 1000.0;
         enum engine_result r;
         char err[1024];
-        size_t n = 0, applied = 0;
+        size_t n = 0, applied = 0, bytes = 0;
         int rc;
 
         if (d->engine == NULL) {
@@ -690,13 +693,14 @@ static rd_kafka_message_t *ttpd_batch(struct ttpd *d, rd_kafka_message_t *first,
                                 break;
                         }
                         d->batch_km[n++] = m;
+                        bytes += m->len + m->key_len;
                         if (rc == -1)
                                 break;
                 } else {
                         rd_kafka_message_destroy(m);
                 }
-                if (n == d->conf.apply_batch || now_seconds() >= deadline ||
-                    ttpd_quit)
+                if (n == d->conf.apply_batch || bytes >= TTPD_BATCH_BYTES ||
+                    now_seconds() >= deadline || ttpd_quit)
                         break;
                 /* A rebalance callback may run in this poll: it leaves
                  * the database alone while a batch is open (the engine
