@@ -10,7 +10,13 @@
  *  - nothing survives a restart: topics, messages and committed offsets
  *    live in memory only;
  *  - transaction markers are not faithful, so read_committed behaviour
- *    proves nothing here.
+ *    proves nothing here;
+ *  - its sockets leave Nagle's algorithm on: a client with more than
+ *    two requests in flight (a producer flushing to several partitions)
+ *    got the later responses only after the client's delayed ACK, 40 ms
+ *    later.  Kafka sets TCP_NODELAY; so do we, on the mock brokers'
+ *    listening sockets, whose accepted connections inherit it on Linux
+ *    (tds_broker_nodelay()).
  *
  * The mock brokers always bind 127.0.0.1 on ephemeral ports; -p adds a
  * forwarder (tcp_forward.c) for a fixed bootstrap port, to broker 1 or,
@@ -21,6 +27,7 @@
 #include "mock_faults.h"
 #include "tcp_forward.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
@@ -29,6 +36,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #include <librdkafka/rdkafka.h>
 
@@ -376,6 +387,62 @@ static int tds_broker_signals(sigset_t *stopset)
         return 0;
 }
 
+/* Is `port` one of the "127.0.0.1:PORT,..." of `bootstraps`? */
+static int tds_broker_is_broker_port(const char *bootstraps, int port)
+{
+        for (const char *p = bootstraps; p != NULL && *p != '\0';) {
+                const char *colon = strchr(p, ':');
+
+                if (colon == NULL)
+                        break;
+                if (atoi(colon + 1) == port)
+                        return 1;
+                p = strchr(colon, ',');
+                if (p != NULL)
+                        p++;
+        }
+        return 0;
+}
+
+/*
+ * Set TCP_NODELAY on the listening sockets of the mock brokers (the
+ * ports of `bootstraps`), found among this process's descriptors: the
+ * mock API has no socket option of its own, and the connections it
+ * accepts inherit the option from the listener.  Returns how many
+ * listeners were set.
+ */
+static int tds_broker_nodelay(const char *bootstraps)
+{
+        DIR *dir = opendir("/proc/self/fd");
+        struct dirent *de;
+        int n = 0;
+
+        if (dir == NULL)
+                return 0;
+        while ((de = readdir(dir)) != NULL) {
+                struct sockaddr_in sin;
+                socklen_t len = sizeof(int);
+                int fd = atoi(de->d_name), listening = 0, one = 1;
+
+                if (de->d_name[0] < '0' || de->d_name[0] > '9' ||
+                    fd == dirfd(dir) ||
+                    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening,
+                               &len) == -1 ||
+                    !listening)
+                        continue;
+                len = sizeof(sin);
+                if (getsockname(fd, (struct sockaddr *)&sin, &len) == -1 ||
+                    sin.sin_family != AF_INET ||
+                    !tds_broker_is_broker_port(bootstraps, ntohs(sin.sin_port)))
+                        continue;
+                if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+                               sizeof(one)) == 0)
+                        n++;
+        }
+        closedir(dir);
+        return n;
+}
+
 int main(int argc, char **argv)
 {
         struct tds_broker_opts o;
@@ -426,6 +493,9 @@ int main(int argc, char **argv)
                 goto done;
         }
         bootstraps = rd_kafka_mock_cluster_bootstraps(mcluster);
+        if (tds_broker_nodelay(bootstraps) != o.brokers)
+                log_warnx("TCP_NODELAY not set on every mock broker's "
+                          "listener: responses may wait for delayed ACKs");
         if (o.port != 0) {
                 if (asprintf(&advertised, "127.0.0.1:%d", o.port) == -1) {
                         advertised = NULL;

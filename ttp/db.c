@@ -26,6 +26,10 @@ static const struct {
     [DB_SCHEMA_VERSION_GET] = {"SELECT CAST(COALESCE(MAX(version), 0) AS "
                                "SIGNED) FROM schema_migrations",
                                0},
+    /* One message of a batch (engine.c): set again for each message, so
+     * one name is enough. */
+    [DB_SAVEPOINT] = {"SAVEPOINT msg", 0},
+    [DB_SAVEPOINT_ROLLBACK] = {"ROLLBACK TO SAVEPOINT msg", 0},
     [DB_OFFSET_GET] = {"SELECT next_offset FROM consumer_offsets "
                        "WHERE group_id = ? AND topic = ? AND partition_id = ?",
                        3},
@@ -51,6 +55,10 @@ static const struct {
                        5},
     [DB_OUTBOX_RESEND] = {"UPDATE outbox SET sent_at = NULL "
                           "WHERE request_msg_id = ?",
+                          1},
+    /* A retry's first answer not yet sent: the relay first (engine.c). */
+    [DB_OUTBOX_UNSENT] = {"SELECT COUNT(*) FROM outbox "
+                          "WHERE request_msg_id = ? AND sent_at IS NULL",
                           1},
     [DB_OUTBOX_PENDING] = {"SELECT seq, topic, msg_key, payload FROM outbox "
                            "WHERE sent_at IS NULL ORDER BY seq LIMIT ?",
@@ -224,11 +232,22 @@ static const char *db_tls_value(const struct ttp_conf *conf, size_t i)
         return *(char *const *)((const char *)conf + db_tls_options[i].offset);
 }
 
+/* One column of an array binding: grown, never shrunk, reused. */
+struct db_bulk_col {
+        int64_t *ints;     /* the values of an integer column */
+        const void **ptrs; /* or those of a string or bytes column */
+        unsigned long *lengths;
+        char *indicators;
+        size_t cap;
+};
+
 struct db {
         const struct ttp_conf *conf; /* borrowed */
         MYSQL *conn;
         MYSQL_STMT *stmts[DB_STMT_COUNT];
         unsigned last_errno;
+        uint64_t writes; /* statements that changed rows (db_writes) */
+        struct db_bulk_col bulk[DB_PARAMS_MAX];
 };
 
 static void db_disconnect(struct db *db)
@@ -373,6 +392,16 @@ fail:
         return -1;
 }
 
+void db_thread_init(void)
+{
+        mysql_thread_init();
+}
+
+void db_thread_end(void)
+{
+        mysql_thread_end();
+}
+
 struct db *db_open(const struct ttp_conf *conf, char *err, size_t errlen)
 {
         struct db *db;
@@ -396,6 +425,12 @@ void db_close(struct db *db)
         if (db->conn != NULL)
                 mysql_rollback(db->conn);
         db_disconnect(db);
+        for (size_t i = 0; i < DB_PARAMS_MAX; i++) {
+                free(db->bulk[i].ints);
+                free(db->bulk[i].ptrs);
+                free(db->bulk[i].lengths);
+                free(db->bulk[i].indicators);
+        }
         free(db);
 }
 
@@ -473,12 +508,138 @@ int db_exec(struct db *db, enum db_stmt stmt, const struct db_val *params,
             size_t nparams, uint64_t *affected, char *err, size_t errlen)
 {
         MYSQL_STMT *st = db_bind_exec(db, stmt, params, nparams, err, errlen);
+        uint64_t n;
 
         if (st == NULL)
                 return -1;
+        n = (uint64_t)mysql_stmt_affected_rows(st);
+        if (n != 0)
+                db->writes++;
+        if (affected != NULL)
+                *affected = n;
+        return 0;
+}
+
+uint64_t db_writes(const struct db *db)
+{
+        return db->writes;
+}
+
+static int db_bulk_reserve(struct db_bulk_col *c, size_t nrows)
+{
+        void *p;
+
+        if (nrows <= c->cap)
+                return 0;
+        if ((p = realloc(c->ints, nrows * sizeof(*c->ints))) == NULL)
+                return -1;
+        c->ints = p;
+        if ((p = realloc(c->ptrs, nrows * sizeof(*c->ptrs))) == NULL)
+                return -1;
+        c->ptrs = p;
+        if ((p = realloc(c->lengths, nrows * sizeof(*c->lengths))) == NULL)
+                return -1;
+        c->lengths = p;
+        if ((p = realloc(c->indicators, nrows)) == NULL)
+                return -1;
+        c->indicators = p;
+        c->cap = nrows;
+        return 0;
+}
+
+int db_exec_bulk(struct db *db, enum db_stmt stmt, const struct db_val *params,
+                 size_t nparams, size_t nrows, uint64_t *affected, char *err,
+                 size_t errlen)
+{
+        MYSQL_BIND bind[DB_PARAMS_MAX];
+        MYSQL_STMT *st = db->stmts[stmt];
+        unsigned int size = (unsigned int)nrows, none = 0;
+        int ret = -1;
+
+        db->last_errno = 0;
+        if (nrows == 0) {
+                if (affected != NULL)
+                        *affected = 0;
+                return 0;
+        }
+        if (nrows == 1)
+                return db_exec(db, stmt, params, nparams, affected, err,
+                               errlen);
+        if (st == NULL) {
+                db->last_errno = CR_SERVER_GONE_ERROR;
+                snprintf(err, errlen, "database: not connected");
+                return -1;
+        }
+        if (nparams != db_statements[stmt].params || nparams > DB_PARAMS_MAX ||
+            nparams == 0 || nrows > UINT32_MAX) {
+                snprintf(err, errlen,
+                         "database: statement %d takes %u "
+                         "parameters, given %zu (%zu rows)",
+                         (int)stmt, db_statements[stmt].params, nparams, nrows);
+                return -1;
+        }
+        memset(bind, 0, sizeof(bind));
+        for (size_t i = 0; i < nparams; i++) {
+                struct db_bulk_col *c = &db->bulk[i];
+                enum db_type type = DB_T_NULL;
+
+                if (db_bulk_reserve(c, nrows) == -1) {
+                        snprintf(err, errlen, "database: out of memory");
+                        return -1;
+                }
+                for (size_t r = 0; r < nrows; r++) {
+                        const struct db_val *v = &params[r * nparams + i];
+
+                        c->ints[r] = v->i;
+                        c->ptrs[r] = v->ptr;
+                        c->lengths[r] = (unsigned long)v->len;
+                        c->indicators[r] = v->type == DB_T_NULL
+                                               ? STMT_INDICATOR_NULL
+                                               : STMT_INDICATOR_NONE;
+                        if (v->type == DB_T_NULL || v->type == type)
+                                continue;
+                        if (type != DB_T_NULL) {
+                                snprintf(err, errlen,
+                                         "database: statement %d, parameter "
+                                         "%zu: mixed types in a bulk",
+                                         (int)stmt, i);
+                                return -1;
+                        }
+                        type = v->type;
+                }
+                bind[i].buffer =
+                    type == DB_T_I64 ? (void *)c->ints : (void *)c->ptrs;
+                bind[i].u.indicator = c->indicators;
+                switch (type) {
+                case DB_T_I64:
+                        bind[i].buffer_type = MYSQL_TYPE_LONGLONG;
+                        break;
+                case DB_T_STR:
+                        bind[i].buffer_type = MYSQL_TYPE_STRING;
+                        bind[i].length = c->lengths;
+                        break;
+                case DB_T_BIN:
+                case DB_T_NULL: /* all NULL: any variable-length type */
+                        bind[i].buffer_type = MYSQL_TYPE_BLOB;
+                        bind[i].length = c->lengths;
+                        break;
+                }
+        }
+        if (mysql_stmt_attr_set(st, STMT_ATTR_ARRAY_SIZE, &size) != 0 ||
+            mysql_stmt_bind_param(st, bind) != 0 ||
+            mysql_stmt_execute(st) != 0) {
+                db_fail_stmt(db, st, stmt, err, errlen);
+                goto done;
+        }
+        if (mysql_stmt_affected_rows(st) != 0)
+                db->writes++;
         if (affected != NULL)
                 *affected = (uint64_t)mysql_stmt_affected_rows(st);
-        return 0;
+        ret = 0;
+done:
+        /* The statement binds one row again for everyone else. */
+        mysql_stmt_attr_set(st, STMT_ATTR_ARRAY_SIZE, &none);
+        return ret;
 }
 
 int db_query(struct db *db, enum db_stmt stmt, const struct db_val *params,

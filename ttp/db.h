@@ -23,6 +23,8 @@ struct db;
 
 enum db_stmt {
         DB_SCHEMA_VERSION_GET,
+        DB_SAVEPOINT,
+        DB_SAVEPOINT_ROLLBACK,
         DB_OFFSET_GET,
         DB_OFFSET_LOCK,
         DB_OFFSET_SET,
@@ -30,6 +32,7 @@ enum db_stmt {
         DB_PROCESSED_ADD,
         DB_OUTBOX_ADD,
         DB_OUTBOX_RESEND,
+        DB_OUTBOX_UNSENT,
         DB_OUTBOX_PENDING,
         DB_OUTBOX_MARK_SENT,
         DB_USER_GET,
@@ -105,6 +108,11 @@ struct db_out {
 #define DB_OUT_BIN(b) ((struct db_out){DB_T_BIN, (b), sizeof(b), 0, 0, 0})
 #define DB_OUT_I64()  ((struct db_out){DB_T_I64, NULL, 0, 0, 0, 0})
 
+/* A thread other than the main one that opens a session calls these
+ * first and last (MariaDB Connector/C's per-thread state). */
+void db_thread_init(void);
+void db_thread_end(void);
+
 /* Connect and prepare.  NULL with a message on error; caller frees. */
 struct db *db_open(const struct ttp_conf *conf, char *err, size_t errlen);
 void db_close(struct db *db);
@@ -118,6 +126,24 @@ int db_ping(struct db *db, char *err, size_t errlen);
 /* Execute a statement that returns no rows; `affected` may be NULL. */
 int db_exec(struct db *db, enum db_stmt stmt, const struct db_val *params,
             size_t nparams, uint64_t *affected, char *err, size_t errlen);
+
+/*
+ * How many statements of this session changed rows so far: equal before
+ * and after some work means that work wrote nothing (engine.c applies a
+ * message without a savepoint when it can tell it has nothing to undo).
+ */
+uint64_t db_writes(const struct db *db);
+
+/*
+ * Execute a statement that returns no rows once for each of `nrows`
+ * rows of parameters, in one round trip (MariaDB array binding):
+ * `params` holds the rows one after the other, `nparams` values each.
+ * A column's values are all of one type or NULL.  `affected` (may be
+ * NULL) is the total over the rows.
+ */
+int db_exec_bulk(struct db *db, enum db_stmt stmt, const struct db_val *params,
+                 size_t nparams, size_t nrows, uint64_t *affected, char *err,
+                 size_t errlen);
 
 /*
  * Execute a query and read rows into `cols`.  With `row` NULL, only the

@@ -1,15 +1,21 @@
 /*
- * engine: apply client messages to the TTP's state, one transaction each.
+ * engine: apply client messages to the TTP's state, many messages (a
+ * batch) per transaction.
  *
  * A message goes through, in order: the partition offset check (a
  * message at or below the stored offset was applied already), decoding
  * (proto.c), the retry check (a processed msg_id gets its first answer
  * again), then the handler of its type.  A handler either succeeds (its
- * effects and replies commit together), gives a verdict (upload.result
- * with verified false: its effects are rolled back, its reply kept), or
- * rejects (everything it did is rolled back and an `error` is the only
- * reply).  In every case the offset and the processed msg_id commit with
- * the replies, so a rejected message changes nothing but the outbox.
+ * effects and replies stay), gives a verdict (upload.result with verified
+ * false: its effects are undone, its reply kept), or rejects (everything
+ * it did is undone and an `error` is the only reply).  A handler that
+ * wrote nothing has nothing to undo; one that wrote is undone to a
+ * savepoint, set when the batch is applied again for it (apply_msg).  In every
+ * case the processed msg_id and the replies stay, and the partition's offset
+ * moves past the message, so a rejected message changes nothing but the
+ * outbox.  The batch commits all of that at once: its messages' effects,
+ * replies and processed msg_ids, and the next offset of every partition
+ * it read (docs/architecture.md, "Batches").
  */
 #include "engine.h"
 
@@ -29,6 +35,7 @@
 #include "evlog.h"
 #include "hex.h"
 #include "ids.h"
+#include "kafka.h"
 #include "keycache.h"
 #include "log.h"
 #include "proto.h"
@@ -44,6 +51,67 @@
  * record stays far below what the broker accepts (decision 27). */
 #define ENGINE_DEAD_VALUE_MAX (64 * 1024)
 #define ENGINE_CATALOG_BYTES  (900 * 1024)
+/* Outbox payloads a batch holds before writing them (bounds memory and
+ * the size of one bulk statement, far below max_allowed_packet). */
+#define ENGINE_BULK_BYTES (4 * 1024 * 1024)
+
+struct reply {
+        int dead_letter;
+        char key[IDS_USER_MAX + 1]; /* recipient; "" for dead-letter */
+        unsigned char msg_id[16];
+        char *payload;
+        size_t len;
+};
+
+/* A reply queued for the outbox, written when the batch ends. */
+struct batch_reply {
+        struct reply r;
+        unsigned char request_msg_id[16];
+        int has_request;
+};
+
+/* A processed msg_id, recorded when the batch ends. */
+struct batch_processed {
+        unsigned char msg_id[16];
+        char user[IDS_USER_MAX + 1];
+};
+
+/* A partition the open batch read messages of. */
+struct batch_part {
+        char topic[KAFKA_TOPIC_MAX];
+        int32_t partition;
+        /* Messages below were applied: the stored offset, locked when
+         * the batch first met the partition, then after ours. */
+        int64_t next;
+        int applied; /* a message was applied here: store `next` */
+};
+
+/* The open batch: one transaction, many messages (engine.h). */
+struct batch {
+        int open;
+        int failed; /* the database failed: nothing of it commits */
+        struct engine_msg **msgs; /* borrowed, in the order applied */
+        unsigned char *savepoint; /* per message: apply it in one */
+        size_t nmsgs, msgs_cap;
+        struct batch_part *parts;
+        size_t nparts, parts_cap;
+        /* store paths to remove once the batch committed */
+        char (*cleanup)[PROTO_PATH_MAX + 1];
+        size_t ncleanup, cleanup_cap;
+        int crash_after_commit;
+        size_t applied; /* messages applied (not skipped) */
+        /* the msg_ids of the batch's messages: each at most once */
+        unsigned char (*ids)[16];
+        size_t nids, ids_cap;
+        /* Rows written at the end of the batch (or when `bytes` grows
+         * past ENGINE_BULK_BYTES), each table in one statement. */
+        struct batch_reply *out;
+        size_t nout, out_cap, bytes;
+        struct batch_processed *done;
+        size_t ndone, done_cap;
+        struct db_val *params; /* the bulk statements' parameters */
+        size_t params_cap;
+};
 
 struct engine {
         const struct ttp_conf *conf;
@@ -53,14 +121,8 @@ struct engine {
         struct keycache *keys;
         struct evlog *log;
         json_t *tsa_chain; /* base64 DER certificates, sent with heads */
-};
-
-struct reply {
-        int dead_letter;
-        char key[IDS_USER_MAX + 1]; /* recipient; "" for dead-letter */
-        unsigned char msg_id[16];
-        char *payload;
-        size_t len;
+        struct batch batch;
+        char dberr[512]; /* why the batch failed */
 };
 
 /* Outcome of a handler. */
@@ -87,6 +149,8 @@ struct txn {
         char why[512];
         char dberr[512];
 };
+
+static void batch_rows_clear(struct engine *e);
 
 void engine_crash_point(const struct ttp_conf *conf, const char *name)
 {
@@ -134,6 +198,15 @@ void engine_free(struct engine *e)
                 return;
         keycache_free(e->keys);
         json_decref(e->tsa_chain);
+        free(e->batch.msgs);
+        free(e->batch.savepoint);
+        free(e->batch.parts);
+        free(e->batch.cleanup);
+        free(e->batch.ids);
+        batch_rows_clear(e);
+        free(e->batch.out);
+        free(e->batch.done);
+        free(e->batch.params);
         free(e);
 }
 
@@ -1433,61 +1506,223 @@ static enum verdict dispatch(struct txn *t)
         }
 }
 
+/* ---- the batch: one transaction around many messages ------------------ */
+
 /*
- * Lock the partition's offset row.  Returns 1 if `offset` is new, 0 if
- * it was applied already (`*stored` is where to continue), -1 on error.
+ * The partition of `topic` [`partition`] in the open batch; the first
+ * time, its offset row is locked (so a message at or below the stored
+ * offset is never applied twice, even by a second daemon after a
+ * rebalance: it waits for this batch).  NULL on error (t->dberr).
  */
-static int offset_claim(struct txn *t, const char *topic, int32_t partition,
-                        int64_t offset, int64_t *stored)
+static struct batch_part *part_claim(struct txn *t, const char *topic,
+                                     int32_t partition)
 {
-        struct db_val args[3] = {DB_STR(t->e->conf->group_id), DB_STR(topic),
-                                 DB_I64(partition)};
-        struct db_out col = DB_OUT_I64();
+        struct batch *b = &t->e->batch;
+        struct batch_part *p;
         int found;
 
-        if (db_query(t->e->db, DB_OFFSET_LOCK, args, 3, &col, 1, NULL, NULL,
-                     &found, t->dberr, sizeof(t->dberr)) == -1)
-                return -1;
-        *stored = found ? col.i : -1;
-        return !found || col.i <= offset;
-}
-
-static int offset_store(struct txn *t, const char *topic, int32_t partition,
-                        int64_t next)
-{
-        struct db_val args[4] = {DB_STR(t->e->conf->group_id), DB_STR(topic),
-                                 DB_I64(partition), DB_I64(next)};
-
-        return db_exec(t->e->db, DB_OFFSET_SET, args, 4, NULL, t->dberr,
-                       sizeof(t->dberr));
-}
-
-static int outbox_write(struct txn *t, const unsigned char *request_msg_id)
-{
-        for (size_t i = 0; i < t->nreplies; i++) {
-                struct reply *r = &t->replies[i];
-                struct db_val args[5] = {
-                    DB_BIN(r->msg_id, 16),
-                    request_msg_id ? DB_BIN(request_msg_id, 16)
-                                   : (struct db_val){DB_T_NULL, NULL, 0, 0},
-                    DB_STR(r->dead_letter ? "dead-letter" : "replies"),
-                    r->key[0] ? DB_BIN(r->key, strlen(r->key))
-                              : (struct db_val){DB_T_NULL, NULL, 0, 0},
-                    DB_BIN(r->payload, r->len)};
-
-                if (db_exec(t->e->db, DB_OUTBOX_ADD, args, 5, NULL, t->dberr,
-                            sizeof(t->dberr)) == -1)
-                        return -1;
+        for (size_t i = 0; i < b->nparts; i++)
+                if (b->parts[i].partition == partition &&
+                    strcmp(b->parts[i].topic, topic) == 0)
+                        return &b->parts[i];
+        if (strlen(topic) >= sizeof(p->topic)) {
+                snprintf(t->dberr, sizeof(t->dberr), "topic name too long");
+                return NULL;
         }
+        if (b->nparts == b->parts_cap) {
+                size_t cap = b->parts_cap ? 2 * b->parts_cap : 8;
+                struct batch_part *n = realloc(b->parts, cap * sizeof(*n));
+                if (n == NULL) {
+                        snprintf(t->dberr, sizeof(t->dberr), "out of memory");
+                        return NULL;
+                }
+                b->parts = n;
+                b->parts_cap = cap;
+        }
+        p = &b->parts[b->nparts];
+        memset(p, 0, sizeof(*p));
+        snprintf(p->topic, sizeof(p->topic), "%s", topic);
+        p->partition = partition;
+        {
+                struct db_val args[3] = {DB_STR(t->e->conf->group_id),
+                                         DB_STR(topic), DB_I64(partition)};
+                struct db_out col = DB_OUT_I64();
+
+                if (db_query(t->e->db, DB_OFFSET_LOCK, args, 3, &col, 1, NULL,
+                             NULL, &found, t->dberr, sizeof(t->dberr)) == -1)
+                        return NULL;
+                /* No row yet: every offset is new. */
+                p->next = found ? col.i : -1;
+        }
+        b->nparts++;
+        return p;
+}
+
+/*
+ * Move the message's replies to the batch's outbox rows (in order: the
+ * outbox's seq keeps each recipient's order), with `request_msg_id` (may
+ * be NULL).
+ */
+static int outbox_queue(struct txn *t, const unsigned char *request_msg_id)
+{
+        struct batch *b = &t->e->batch;
+
+        if (b->nout + t->nreplies > b->out_cap) {
+                size_t cap = b->out_cap ? 2 * b->out_cap : 64;
+                void *n;
+
+                while (cap < b->nout + t->nreplies)
+                        cap *= 2;
+                if ((n = realloc(b->out, cap * sizeof(*b->out))) == NULL) {
+                        snprintf(t->dberr, sizeof(t->dberr), "out of memory");
+                        return -1;
+                }
+                b->out = n;
+                b->out_cap = cap;
+        }
+        for (size_t i = 0; i < t->nreplies; i++) {
+                struct batch_reply *o = &b->out[b->nout++];
+
+                o->r = t->replies[i];
+                o->has_request = request_msg_id != NULL;
+                if (request_msg_id != NULL)
+                        memcpy(o->request_msg_id, request_msg_id, 16);
+                b->bytes += o->r.len;
+        }
+        /* The payloads belong to the batch now. */
+        t->nreplies = 0;
+        return 0;
+}
+
+/* Record `msg_id` of the message's user as processed, with the batch. */
+static int processed_queue(struct txn *t, const unsigned char *msg_id)
+{
+        struct batch *b = &t->e->batch;
+        struct batch_processed *d;
+
+        if (b->ndone == b->done_cap) {
+                size_t cap = b->done_cap ? 2 * b->done_cap : 64;
+                void *n = realloc(b->done, cap * sizeof(*b->done));
+
+                if (n == NULL) {
+                        snprintf(t->dberr, sizeof(t->dberr), "out of memory");
+                        return -1;
+                }
+                b->done = n;
+                b->done_cap = cap;
+        }
+        d = &b->done[b->ndone++];
+        memcpy(d->msg_id, msg_id, 16);
+        snprintf(d->user, sizeof(d->user), "%s", t->m->user);
+        return 0;
+}
+
+static void batch_rows_clear(struct engine *e)
+{
+        struct batch *b = &e->batch;
+
+        for (size_t i = 0; i < b->nout; i++)
+                free(b->out[i].r.payload);
+        b->nout = 0;
+        b->bytes = 0;
+        b->ndone = 0;
+}
+
+static struct db_val *batch_params(struct engine *e, size_t n)
+{
+        struct batch *b = &e->batch;
+
+        if (n > b->params_cap) {
+                void *p = realloc(b->params, n * sizeof(*b->params));
+                if (p == NULL)
+                        return NULL;
+                b->params = p;
+                b->params_cap = n;
+        }
+        return b->params;
+}
+
+/*
+ * The next offset of every partition the batch applied messages of, in
+ * one statement (array binding).
+ */
+static int offsets_store(struct engine *e)
+{
+        struct batch *b = &e->batch;
+        struct db_val *v;
+        size_t n = 0;
+
+        if ((v = batch_params(e, 4 * b->nparts)) == NULL) {
+                snprintf(e->dberr, sizeof(e->dberr), "out of memory");
+                return -1;
+        }
+        for (size_t i = 0; i < b->nparts; i++) {
+                struct batch_part *p = &b->parts[i];
+
+                if (!p->applied)
+                        continue;
+                v[n++] = (struct db_val)DB_STR(e->conf->group_id);
+                v[n++] = (struct db_val)DB_STR(p->topic);
+                v[n++] = (struct db_val)DB_I64(p->partition);
+                v[n++] = (struct db_val)DB_I64(p->next);
+        }
+        return db_exec_bulk(e->db, DB_OFFSET_SET, v, 4, n / 4, NULL, e->dberr,
+                            sizeof(e->dberr));
+}
+
+/*
+ * Write the queued outbox rows and processed msg_ids, each table in one
+ * statement (array binding).  -1 on error (e->dberr).
+ */
+static int batch_rows_write(struct engine *e)
+{
+        static const struct db_val null = {DB_T_NULL, NULL, 0, 0};
+        struct batch *b = &e->batch;
+        size_t n = b->nout > b->ndone ? b->nout : b->ndone;
+        struct db_val *v;
+
+        if ((v = batch_params(e, 5 * n)) == NULL) {
+                snprintf(e->dberr, sizeof(e->dberr), "out of memory");
+                return -1;
+        }
+        for (size_t i = 0; i < b->nout; i++) {
+                struct batch_reply *o = &b->out[i];
+                struct db_val *row = &v[5 * i];
+
+                row[0] = (struct db_val)DB_BIN(o->r.msg_id, 16);
+                row[1] = o->has_request
+                             ? (struct db_val)DB_BIN(o->request_msg_id, 16)
+                             : null;
+                row[2] = (struct db_val)DB_STR(o->r.dead_letter ? "dead-letter"
+                                                                : "replies");
+                row[3] = o->r.key[0]
+                             ? (struct db_val)DB_BIN(o->r.key, strlen(o->r.key))
+                             : null;
+                row[4] = (struct db_val)DB_BIN(o->r.payload, o->r.len);
+        }
+        if (db_exec_bulk(e->db, DB_OUTBOX_ADD, v, 5, b->nout, NULL, e->dberr,
+                         sizeof(e->dberr)) == -1)
+                return -1;
+        for (size_t i = 0; i < b->ndone; i++) {
+                v[2 * i] = (struct db_val)DB_BIN(b->done[i].msg_id, 16);
+                v[2 * i + 1] = (struct db_val)DB_STR(b->done[i].user);
+        }
+        if (db_exec_bulk(e->db, DB_PROCESSED_ADD, v, 2, b->ndone, NULL,
+                         e->dberr, sizeof(e->dberr)) == -1)
+                return -1;
+        batch_rows_clear(e);
         return 0;
 }
 
 /*
  * A retry: 1 if `msg_id` was processed for the same user (its replies
- * are marked for re-publication), 2 if another user used it, 0 if new,
- * -1 on database error.
+ * are marked for re-publication), 2 if another user used it, 3 if its
+ * replies are not all published yet and `relay_waited` is 0 (nothing
+ * done: the relay first), 0 if new, -1 on database error.  (A msg_id of
+ * this batch never gets here: batch_id_seen() ends the batch first.)
  */
-static int retry_check(struct txn *t, const unsigned char *msg_id)
+static int retry_check(struct txn *t, const unsigned char *msg_id,
+                       int relay_waited)
 {
         char user[IDS_USER_MAX + 1];
         struct db_out col = DB_OUT_STR(user);
@@ -1501,220 +1736,393 @@ static int retry_check(struct txn *t, const unsigned char *msg_id)
                 return 0;
         if (strcmp(user, t->m->user) != 0)
                 return 2;
+        if (!relay_waited) {
+                /* Publishing "again" means after the first publication,
+                 * which the relay (on its own thread) may not have done:
+                 * wait for it, then mark them (rare: a client retries
+                 * after a timeout).  If the relay fails meanwhile, the
+                 * rows stay unsent and are published once. */
+                struct db_out n = DB_OUT_I64();
+
+                if (db_query(t->e->db, DB_OUTBOX_UNSENT, &arg, 1, &n, 1, NULL,
+                             NULL, &found, t->dberr, sizeof(t->dberr)) == -1)
+                        return -1;
+                if (n.i > 0)
+                        return 3;
+        }
         if (db_exec(t->e->db, DB_OUTBOX_RESEND, &arg, 1, NULL, t->dberr,
                     sizeof(t->dberr)) == -1)
                 return -1;
         return 1;
 }
 
-static int processed_add(struct txn *t, const unsigned char *msg_id)
+/* The message's store files to remove become the batch's, after COMMIT. */
+static int cleanup_keep(struct txn *t)
 {
-        struct db_val args[2] = {DB_BIN(msg_id, 16), DB_STR(t->m->user)};
+        struct batch *b = &t->e->batch;
 
-        return db_exec(t->e->db, DB_PROCESSED_ADD, args, 2, NULL, t->dberr,
-                       sizeof(t->dberr));
-}
-
-/* After a lost COMMIT: did it happen?  1 yes, 0 no, -1 cannot tell. */
-static int commit_outcome(struct engine *e, const char *topic,
-                          int32_t partition, int64_t offset)
-{
-        char err[512];
-        int64_t stored;
-
-        if (db_ping(e->db, err, sizeof(err)) == -1)
-                return -1;
-        stored = engine_stored_offset(e, topic, partition, err, sizeof(err));
-        if (stored == -2)
-                return -1;
-        return stored > offset;
-}
-
-static void run_cleanup(struct txn *t)
-{
-        char err[512];
-
-        for (size_t i = 0; i < t->ncleanup; i++)
-                if (store_remove(t->e->store, t->cleanup[i], err,
-                                 sizeof(err)) == -1)
-                        log_warnx("store: %s", err);
+        for (size_t i = 0; i < t->ncleanup; i++) {
+                if (b->ncleanup == b->cleanup_cap) {
+                        size_t cap = b->cleanup_cap ? 2 * b->cleanup_cap : 16;
+                        void *n =
+                            realloc(b->cleanup, cap * sizeof(*b->cleanup));
+                        if (n == NULL) {
+                                snprintf(t->dberr, sizeof(t->dberr),
+                                         "out of memory");
+                                return -1;
+                        }
+                        b->cleanup = n;
+                        b->cleanup_cap = cap;
+                }
+                memcpy(b->cleanup[b->ncleanup++], t->cleanup[i],
+                       sizeof(t->cleanup[i]));
+        }
+        return 0;
 }
 
 /*
- * One attempt at applying the message in a transaction.  Returns the
- * engine result; on ENGINE_RETRY with t->code == PROTO_OK the database
- * failed (t->dberr), which the caller may retry.
+ * Undo a rejected message: its effects since its savepoint, its replies
+ * (but a verdict's, which are kept), its store files and crash point.
+ * The batch's locks taken before the savepoint stay held.
  */
-static enum engine_result
-apply_once(struct txn *t, const char *topic, int32_t partition, int64_t offset,
-           const void *key, size_t keylen, const void *value, size_t len,
-           enum proto_code decode_code, const char *decode_err,
-           int64_t *next_offset)
+static int undo_message(struct txn *t, int keep_replies, int savepoint)
 {
-        struct engine *e = t->e;
-        const struct proto_msg *m = t->m;
+        if (!keep_replies) {
+                for (size_t i = 0; i < t->nreplies; i++)
+                        free(t->replies[i].payload);
+                t->nreplies = 0;
+        }
+        t->ncleanup = 0;
+        t->crash_after_commit = 0;
+        if (!savepoint)
+                return 0; /* it wrote nothing (apply_msg) */
+        /* The log's state as it was at the savepoint, like its row. */
+        evlog_undo(t->e->log);
+        return db_exec(t->e->db, DB_SAVEPOINT_ROLLBACK, NULL, 0, NULL, t->dberr,
+                       sizeof(t->dberr));
+}
+
+/*
+ * Note `msg_id` as the batch's: 1 if it is already, 0 if not (noted
+ * now), -1 out of memory (t->dberr).
+ */
+static int batch_id_seen(struct txn *t, const unsigned char *msg_id)
+{
+        struct batch *b = &t->e->batch;
+
+        for (size_t i = 0; i < b->nids; i++)
+                if (memcmp(b->ids[i], msg_id, 16) == 0)
+                        return 1;
+        if (b->nids == b->ids_cap) {
+                size_t cap = b->ids_cap ? 2 * b->ids_cap : 64;
+                void *n = realloc(b->ids, cap * sizeof(*b->ids));
+                if (n == NULL) {
+                        snprintf(t->dberr, sizeof(t->dberr), "out of memory");
+                        return -1;
+                }
+                b->ids = n;
+                b->ids_cap = cap;
+        }
+        memcpy(b->ids[b->nids++], msg_id, 16);
+        return 0;
+}
+
+/*
+ * Apply one message in the open batch: the offset check, decoding, the
+ * retry check, the handler in a savepoint, the replies, the processed
+ * msg_id.  0 when it was applied (or skipped: applied before), 1 when
+ * its msg_id is already in the batch (a retry that must find the first
+ * answer committed, and published, to publish it again: it belongs to
+ * the next batch), 2 when it is a retry whose first answer the relay has
+ * not published yet (engine_batch_add()), 3 when it was applied without
+ * a savepoint (`savepoint` 0) and rejected after writing: the batch must
+ * be applied again with this message in a savepoint; -1 when the
+ * database failed (e->dberr, db_errno()): the batch cannot commit.
+ */
+static int apply_msg(struct engine *e, struct engine_msg *em, int savepoint)
+{
+        struct proto_msg msg;
+        struct txn t;
+        struct batch_part *part;
+        enum proto_code code = PROTO_OK;
+        char decode_err[512] = "";
         unsigned char msg_id[16], *request_id = NULL;
         enum verdict v = V_OK;
-        int64_t stored;
+        uint64_t writes = 0;
         size_t n;
-        int rc;
+        int rc, ret = -1;
 
-        txn_clear(t);
-        t->code = PROTO_OK;
-        t->why[0] = t->dberr[0] = '\0';
-        if ((rc = offset_claim(t, topic, partition, offset, &stored)) == -1)
-                goto db_error;
-        if (rc == 0) {
-                db_rollback(e->db);
-                *next_offset = stored;
-                return ENGINE_SKIPPED;
+        memset(&t, 0, sizeof(t));
+        memset(&msg, 0, sizeof(msg));
+        t.e = e;
+        t.m = &msg;
+        t.code = PROTO_OK;
+        em->skip_to = -1;
+        if ((part = part_claim(&t, em->topic, em->partition)) == NULL)
+                goto done;
+        if (em->offset < part->next) {
+                em->skip_to = part->next;
+                ret = 0;
+                goto done;
         }
-        if (!m->attributable) {
-                log_warnx("%s [%d] offset %lld: %s: to dead-letter", topic,
-                          partition, (long long)offset, decode_err);
-                if (reply_dead_letter(t, decode_code, decode_err, topic,
-                                      partition, offset, key, keylen, value,
-                                      len) == -1)
-                        goto db_error;
+        t.now = time(NULL);
+        time_str(t.now, t.now_str);
+        if (proto_decode(em->value, em->len, &msg, &code, decode_err,
+                         sizeof(decode_err)) == 0)
+                code = PROTO_OK;
+        if (!msg.attributable) {
+                log_warnx("%s [%d] offset %lld: %s: to dead-letter", em->topic,
+                          em->partition, (long long)em->offset, decode_err);
+                if (reply_dead_letter(&t, code, decode_err, em->topic,
+                                      em->partition, em->offset, em->key,
+                                      em->keylen, em->value, em->len) == -1)
+                        goto done;
                 goto finish;
         }
-        hex_decode(m->msg_id, IDS_MSG_ID_LEN, HEX_LOWER_ONLY, msg_id,
+        hex_decode(msg.msg_id, IDS_MSG_ID_LEN, HEX_LOWER_ONLY, msg_id,
                    sizeof(msg_id), &n, NULL, 0);
+        if ((rc = batch_id_seen(&t, msg_id)) != 0) {
+                ret = rc;
+                goto done;
+        }
         request_id = msg_id;
-        if ((rc = retry_check(t, msg_id)) == -1)
-                goto db_error;
+        if ((rc = retry_check(&t, msg_id, em->relay_waited)) == -1)
+                goto done;
+        if (rc == 3) {
+                e->batch.nids--; /* not this batch's after all */
+                ret = 2;
+                goto done;
+        }
         if (rc == 1) {
                 log_debug("%s from %s: retry of msg_id %s, answered again",
-                          proto_type_name(m->type), m->user, m->msg_id);
+                          proto_type_name(msg.type), msg.user, msg.msg_id);
                 request_id = NULL;
                 goto finish;
         }
         if (rc == 2) {
                 /* Not recorded: the msg_id belongs to someone else. */
                 request_id = NULL;
-                if (reply_error(t, m->user, m->msg_id, PROTO_BAD_SCHEMA,
+                if (reply_error(&t, msg.user, msg.msg_id, PROTO_BAD_SCHEMA,
                                 "msg_id was already used by another "
                                 "message") == -1)
-                        goto db_error;
+                        goto done;
                 goto finish;
         }
-        if (decode_code != PROTO_OK) {
-                t->code = decode_code;
-                snprintf(t->why, sizeof(t->why), "%s", decode_err);
+        if (code != PROTO_OK) {
+                t.code = code;
+                snprintf(t.why, sizeof(t.why), "%s", decode_err);
                 v = V_REJECT;
         } else {
-                v = dispatch(t);
+                /* What the handler does, and only that, may have to be
+                 * undone: a handler that rejects has almost always
+                 * written nothing yet, so the savepoint that would undo
+                 * it is only set when this message is applied again for
+                 * having rejected after a write. */
+                if (savepoint) {
+                        if (db_exec(e->db, DB_SAVEPOINT, NULL, 0, NULL, t.dberr,
+                                    sizeof(t.dberr)) == -1)
+                                goto done;
+                        evlog_mark(e->log);
+                }
+                writes = db_writes(e->db);
+                v = dispatch(&t);
         }
         if (v == V_DB) {
                 if (db_error_is_connection(db_errno(e->db)) ||
                     db_error_is_retryable(db_errno(e->db)))
-                        goto db_error;
+                        goto done;
                 /* A failure that redelivery would not cure: answer
                  * `internal` and change nothing. */
-                log_warnx("%s from %s: %s", proto_type_name(m->type), m->user,
-                          t->dberr);
-                t->code = PROTO_INTERNAL;
-                snprintf(t->why, sizeof(t->why),
+                log_warnx("%s from %s: %s", proto_type_name(msg.type), msg.user,
+                          t.dberr);
+                t.code = PROTO_INTERNAL;
+                snprintf(t.why, sizeof(t.why),
                          "the TTP failed to process "
                          "the message; try again");
                 v = V_REJECT;
         }
-        if (v == V_REJECT || v == V_VERDICT) {
+        if (v == V_VERDICT || (v == V_REJECT && code == PROTO_OK)) {
+                if (!savepoint && db_writes(e->db) != writes) {
+                        /* Effects to undo and no savepoint: the batch
+                         * again, this message in a savepoint. */
+                        ret = 3;
+                        goto done;
+                }
                 /* Undo the handler's effects, keep a verdict's replies. */
-                struct reply *kept = t->replies;
-                size_t nkept = t->nreplies;
-
-                t->replies = NULL;
-                t->nreplies = 0;
-                t->ncleanup = 0;
-                t->crash_after_commit = 0;
-                db_rollback(e->db);
-                if ((rc = offset_claim(t, topic, partition, offset, &stored)) !=
-                    1) {
-                        for (size_t i = 0; i < nkept; i++)
-                                free(kept[i].payload);
-                        free(kept);
-                        if (rc == -1)
-                                goto db_error;
-                        *next_offset = stored;
-                        return ENGINE_SKIPPED;
-                }
-                t->replies = kept;
-                t->nreplies = nkept;
-                if (v == V_REJECT) {
-                        log_info("%s from %s rejected: %s: %s",
-                                 proto_type_name(m->type), m->user,
-                                 proto_code_name(t->code), t->why);
-                        if (reply_error(t, m->user, m->msg_id, t->code,
-                                        t->why) == -1)
-                                goto db_error;
-                }
+                if (undo_message(&t, v == V_VERDICT, savepoint) == -1)
+                        goto done;
         }
-        if (processed_add(t, msg_id) == -1)
-                goto db_error;
+        if (v == V_REJECT) {
+                log_info("%s from %s rejected: %s: %s",
+                         proto_type_name(msg.type), msg.user,
+                         proto_code_name(t.code), t.why);
+                if (reply_error(&t, msg.user, msg.msg_id, t.code, t.why) == -1)
+                        goto done;
+        }
+        if (processed_queue(&t, msg_id) == -1)
+                goto done;
 finish:
-        if (outbox_write(t, request_id) == -1 ||
-            offset_store(t, topic, partition, offset + 1) == -1)
-                goto db_error;
-        if (db_commit(e->db, t->dberr, sizeof(t->dberr)) == -1) {
-                if (!db_error_is_connection(db_errno(e->db)))
-                        goto db_error;
-                /* Ambiguous: look the outcome up, never blindly redo. */
-                rc = commit_outcome(e, topic, partition, offset);
-                if (rc != 1) {
-                        snprintf(t->dberr, sizeof(t->dberr),
-                                 "commit lost with the connection; %s",
-                                 rc == 0 ? "it did not happen"
-                                         : "outcome unknown yet");
-                        return ENGINE_RETRY;
-                }
-                log_info("commit lost with the connection had happened");
+        if (outbox_queue(&t, request_id) == -1 || cleanup_keep(&t) == -1)
+                goto done;
+        if (e->batch.bytes > ENGINE_BULK_BYTES && batch_rows_write(e) == -1) {
+                snprintf(t.dberr, sizeof(t.dberr), "%s", e->dberr);
+                goto done;
         }
-        if (t->crash_after_commit)
-                engine_crash_point(e->conf, "after-commit");
-        run_cleanup(t);
-        return ENGINE_APPLIED;
-db_error:
-        db_rollback(e->db);
-        return ENGINE_RETRY;
-}
-
-enum engine_result engine_apply(struct engine *e, const char *topic,
-                                int32_t partition, int64_t offset,
-                                const void *key, size_t keylen,
-                                const void *value, size_t len,
-                                int64_t *next_offset, char *err, size_t errlen)
-{
-        struct proto_msg msg;
-        struct txn t;
-        enum proto_code code = PROTO_OK;
-        enum engine_result r = ENGINE_RETRY;
-        char decode_err[512] = "";
-
-        memset(&t, 0, sizeof(t));
-        t.e = e;
-        t.m = &msg;
-        t.now = time(NULL);
-        time_str(t.now, t.now_str);
-        if (proto_decode(value, len, &msg, &code, decode_err,
-                         sizeof(decode_err)) == 0)
-                code = PROTO_OK;
-        for (int attempt = 0; attempt < ENGINE_DEADLOCK_TRIES; attempt++) {
-                r = apply_once(&t, topic, partition, offset, key, keylen, value,
-                               len, code, decode_err, next_offset);
-                if (r != ENGINE_RETRY ||
-                    !db_error_is_retryable(db_errno(e->db)))
-                        break;
-                log_debug("deadlock, attempt %d: %s", attempt + 1, t.dberr);
-        }
-        if (r == ENGINE_RETRY)
-                snprintf(err, errlen, "%s", t.dberr);
+        part->next = em->offset + 1;
+        part->applied = 1;
+        e->batch.crash_after_commit |= t.crash_after_commit;
+        e->batch.applied++;
+        ret = 0;
+done:
+        if (ret == -1)
+                snprintf(e->dberr, sizeof(e->dberr), "%s", t.dberr);
         txn_clear(&t);
         proto_msg_fini(&msg);
-        return r;
+        return ret;
 }
 
-int64_t engine_stored_offset(struct engine *e, const char *topic,
+/*
+ * Undo the whole batch: roll back, forget what its messages left for
+ * after COMMIT, and the keys read in it (a register of this batch may
+ * have added one that now never committed).  The messages stay.
+ */
+static void batch_undo(struct engine *e)
+{
+        struct batch *b = &e->batch;
+
+        db_rollback(e->db);
+        b->nparts = 0;
+        b->ncleanup = 0;
+        b->crash_after_commit = 0;
+        b->applied = 0;
+        b->nids = 0;
+        batch_rows_clear(e);
+        evlog_reset(e->log);
+        keycache_reset(e->keys);
+}
+
+/*
+ * Apply the batch's messages from `from` on (and with `finish` store the
+ * offsets); a deadlock or lock wait timeout undoes the batch and applies
+ * all its messages again, up to ENGINE_DEADLOCK_TRIES times in all.  0,
+ * 1 or 2 when the last message belongs to the next batch (apply_msg), or
+ * -1 (e->dberr) when the batch failed.
+ */
+static int batch_run(struct engine *e, size_t from, int finish)
+{
+        struct batch *b = &e->batch;
+
+        for (int attempt = 1;; attempt++) {
+                size_t i;
+                int rc = 0;
+
+                for (i = from; i < b->nmsgs && rc == 0; i++)
+                        rc = apply_msg(e, b->msgs[i], b->savepoint[i]);
+                if (rc == 3) {
+                        /* Not a failure: a message wants its savepoint.
+                         * At most once per message, so this ends. */
+                        b->savepoint[i - 1] = 1;
+                        log_debug("a message of the batch rejected after "
+                                  "writing: the batch again, that message "
+                                  "in a savepoint");
+                        batch_undo(e);
+                        from = 0;
+                        attempt--;
+                        continue;
+                }
+                if (rc == 0 && finish)
+                        rc = batch_rows_write(e);
+                if (rc == 0 && finish &&
+                    evlog_flush(e->log, e->dberr, sizeof(e->dberr)) == -1)
+                        rc = -1;
+                if (rc == 0 && finish)
+                        rc = offsets_store(e);
+                if (rc == 0)
+                        return 0;
+                if (rc > 0 && from == b->nmsgs - 1)
+                        return rc;
+                if (rc > 0) {
+                        /* Applied again, a message no longer fits the
+                         * batch (a retry whose first answer is unsent
+                         * again): redeliver. */
+                        snprintf(e->dberr, sizeof(e->dberr),
+                                 "a message left its batch when applied "
+                                 "again");
+                        return -1;
+                }
+                if (!db_error_is_retryable(db_errno(e->db)) ||
+                    attempt == ENGINE_DEADLOCK_TRIES)
+                        return -1;
+                log_debug("deadlock, attempt %d: the batch of %zu message(s) "
+                          "again: %s",
+                          attempt, b->nmsgs, e->dberr);
+                batch_undo(e);
+                from = 0;
+        }
+}
+
+void engine_batch_begin(struct engine *e)
+{
+        struct batch *b = &e->batch;
+
+        b->open = 1;
+        b->failed = 0;
+        b->nmsgs = 0;
+        b->nparts = 0;
+        b->ncleanup = 0;
+        b->crash_after_commit = 0;
+        b->applied = 0;
+        b->nids = 0;
+        e->dberr[0] = '\0';
+        /* The evidence log's state is read once for the batch. */
+        evlog_batch(e->log, 1);
+}
+
+int engine_batch_add(struct engine *e, struct engine_msg *m, char *err,
+                     size_t errlen)
+{
+        struct batch *b = &e->batch;
+        int rc;
+
+        if (!b->open || b->failed) {
+                snprintf(err, errlen, "no open batch");
+                return -1;
+        }
+        if (b->nmsgs == b->msgs_cap) {
+                size_t cap = b->msgs_cap ? 2 * b->msgs_cap : 64;
+                struct engine_msg **n = realloc(b->msgs, cap * sizeof(*n));
+                unsigned char *sp;
+
+                if (n != NULL)
+                        b->msgs = n;
+                sp = realloc(b->savepoint, cap);
+                if (sp != NULL)
+                        b->savepoint = sp;
+                if (n == NULL || sp == NULL) {
+                        b->failed = 1;
+                        snprintf(err, errlen, "out of memory");
+                        return -1;
+                }
+                b->msgs_cap = cap;
+        }
+        b->savepoint[b->nmsgs] = 0;
+        b->msgs[b->nmsgs++] = m;
+        switch ((rc = batch_run(e, b->nmsgs - 1, 0))) {
+        case 0:
+                return 0;
+        case 1:
+        case 2:
+                b->nmsgs--; /* not borrowed: the caller keeps it */
+                return rc;
+        default:
+                b->failed = 1;
+                snprintf(err, errlen, "%s", e->dberr);
+                return -1;
+        }
+}
+
+/* The committed next offset of a partition (ends the transaction). */
+static int64_t stored_offset(struct engine *e, const char *topic,
                              int32_t partition, char *err, size_t errlen)
 {
         struct db_val args[3] = {DB_STR(e->conf->group_id), DB_STR(topic),
@@ -1728,6 +2136,107 @@ int64_t engine_stored_offset(struct engine *e, const char *topic,
         if (rc == -1)
                 return -2;
         return found ? col.i : -1;
+}
+
+/* After a lost COMMIT: did it happen?  1 yes, 0 no, -1 cannot tell. */
+static int commit_outcome(struct engine *e)
+{
+        struct batch *b = &e->batch;
+        char err[512];
+        int yes = 0, no = 0;
+
+        if (db_ping(e->db, err, sizeof(err)) == -1)
+                return -1;
+        for (size_t i = 0; i < b->nparts; i++) {
+                struct batch_part *p = &b->parts[i];
+                int64_t stored;
+
+                if (!p->applied)
+                        continue;
+                stored =
+                    stored_offset(e, p->topic, p->partition, err, sizeof(err));
+                if (stored == -2)
+                        return -1;
+                /* All rows moved in one transaction: all or none. */
+                if (stored >= p->next)
+                        yes++;
+                else
+                        no++;
+        }
+        if (yes > 0 && no > 0) {
+                log_warnx("after a lost commit, %d partition(s) advanced and "
+                          "%d did not",
+                          yes, no);
+                return -1;
+        }
+        return yes > 0;
+}
+
+static void batch_cleanup(struct engine *e)
+{
+        struct batch *b = &e->batch;
+        char err[512];
+
+        for (size_t i = 0; i < b->ncleanup; i++)
+                if (store_remove(e->store, b->cleanup[i], err, sizeof(err)) ==
+                    -1)
+                        log_warnx("store: %s", err);
+}
+
+enum engine_result engine_batch_end(struct engine *e, char *err, size_t errlen)
+{
+        struct batch *b = &e->batch;
+        enum engine_result r = ENGINE_RETRY;
+        int rc;
+
+        if (!b->open) {
+                snprintf(err, errlen, "no open batch");
+                return ENGINE_RETRY;
+        }
+        if (b->failed || batch_run(e, b->nmsgs, 1) == -1)
+                goto undo;
+        if (b->applied == 0) {
+                /* Every message was applied before: release the locks. */
+                db_rollback(e->db);
+                r = ENGINE_APPLIED;
+                goto done;
+        }
+        if (db_commit(e->db, e->dberr, sizeof(e->dberr)) == -1) {
+                if (!db_error_is_connection(db_errno(e->db)))
+                        goto undo;
+                /* Ambiguous: look the outcome up, never blindly redo. */
+                if ((rc = commit_outcome(e)) != 1) {
+                        snprintf(e->dberr, sizeof(e->dberr),
+                                 "commit lost with the connection; %s",
+                                 rc == 0 ? "it did not happen"
+                                         : "outcome unknown yet");
+                        goto undo;
+                }
+                log_info("commit lost with the connection had happened");
+        }
+        if (b->crash_after_commit)
+                engine_crash_point(e->conf, "after-commit");
+        batch_cleanup(e);
+        r = ENGINE_APPLIED;
+        goto done;
+undo:
+        snprintf(err, errlen, "%s", e->dberr);
+        batch_undo(e);
+done:
+        b->open = 0;
+        b->nmsgs = 0;
+        evlog_batch(e->log, 0);
+        return r;
+}
+
+int64_t engine_stored_offset(struct engine *e, const char *topic,
+                             int32_t partition, char *err, size_t errlen)
+{
+        if (e->batch.open) {
+                snprintf(err, errlen, "a batch is being applied");
+                return -2;
+        }
+        return stored_offset(e, topic, partition, err, errlen);
 }
 
 struct sweep_ctx {

@@ -1,12 +1,16 @@
 /*
  * engine: the TTP's protocol engine (../shared/PROTOCOL.md, version 1).
  *
- * engine_apply() takes one consumed Kafka message and applies it in ONE
- * MariaDB transaction together with the replies it causes (rows of the
- * outbox) and the partition's next offset, so that after a crash at any
- * instant either all of a message's effects and replies exist or none
- * does, and a message is never applied twice.  Publishing the outbox is
- * relay.c's job.
+ * The engine applies consumed Kafka messages in batches: ONE MariaDB
+ * transaction holds the effects of every message of a batch, the replies
+ * they cause (rows of the outbox) and the next offset of every partition
+ * the batch read, so that after a crash at any instant either all of a
+ * batch exists or none of it does, and a message is never applied
+ * twice.  A rejected message undoes only its own effects and keeps its
+ * `error` (a savepoint, set for a message that rejects after writing;
+ * see docs/architecture.md, "Batches").  A batch of one message is the
+ * transaction per message of docs/protocol.md 7.0.
+ * Publishing the outbox is relay.c's job.
  */
 #ifndef TTP_ENGINE_H
 #define TTP_ENGINE_H
@@ -23,12 +27,34 @@ struct evlog;
 struct tsa_cert;
 
 enum engine_result {
-        ENGINE_APPLIED, /* committed: effects, replies and offset */
-        ENGINE_SKIPPED, /* already applied earlier: seek to *next_offset */
+        ENGINE_APPLIED, /* committed: effects, replies and offsets */
         ENGINE_RETRY    /* nothing committed (database trouble): redo */
 };
 
-/* Borrowed: conf, db, store and key must outlive the engine. */
+/*
+ * A consumed message.  The engine borrows it (and what it points to)
+ * from engine_batch_add() until engine_batch_end(): a deadlock applies
+ * the batch's messages again from the first.
+ */
+struct engine_msg {
+        const char *topic;
+        int32_t partition;
+        int64_t offset;
+        const void *key; /* NULL when the message has none */
+        size_t keylen;
+        const void *value;
+        size_t len;
+        /* Out: -1 if the message was applied in this batch; otherwise
+         * it was applied before, and its partition really continues at
+         * this offset (seek there when it is the partition's last
+         * message of the batch). */
+        int64_t skip_to;
+        /* In: the caller waited for the relay since engine_batch_add()
+         * returned 2 for this message (see there). */
+        int relay_waited;
+};
+
+/* Borrowed: conf, db and store must outlive the engine. */
 /*
  * `log` is the evidence log every evidence event is appended to; `chain`
  * (`nchain` DER certificates, the TSA's first) goes with every signed
@@ -40,20 +66,44 @@ struct engine *engine_new(const struct ttp_conf *conf, struct db *db,
                           size_t nchain, char *err, size_t errlen);
 void engine_free(struct engine *e);
 
-/*
- * Apply the message at `offset` of `topic` [`partition`].  On
- * ENGINE_SKIPPED `*next_offset` is where the partition really continues.
- * On ENGINE_RETRY `err` says why; the caller backs off, checks the
- * database connection and redelivers the same message.
- */
-enum engine_result engine_apply(struct engine *e, const char *topic,
-                                int32_t partition, int64_t offset,
-                                const void *key, size_t keylen,
-                                const void *value, size_t len,
-                                int64_t *next_offset, char *err, size_t errlen);
+/* Open a batch: a transaction that engine_batch_end() closes. */
+void engine_batch_begin(struct engine *e);
 
-/* The next offset stored for a partition: -1 if none yet (start at the
- * beginning), -2 with a message on database error. */
+/*
+ * Apply `m` in the open batch, in its own savepoint, after the messages
+ * added before it.  A deadlock rolls the batch back and applies its
+ * messages again, up to a few times.  0 when applied (or skipped, see
+ * skip_to).  1 when `m` cannot join this batch, because its msg_id is in
+ * it already (a retry must find the first answer committed, and
+ * published, to publish it again): nothing was done with `m`; end the
+ * batch and add `m` to the next one.  2 when `m` is a retry whose first
+ * answer is committed but not yet published: nothing was done with `m`;
+ * end the batch, wait for the relay to drain (relay_sync), set
+ * m->relay_waited and add `m` to the next batch.  -1 with a message when
+ * the batch failed (database trouble): nothing of it will commit, add
+ * nothing more, end it; the caller backs off, checks the database
+ * connection and redelivers every partition of the batch from its first
+ * message.
+ */
+int engine_batch_add(struct engine *e, struct engine_msg *m, char *err,
+                     size_t errlen);
+
+/*
+ * Store the next offset of every partition the batch applied messages
+ * of and COMMIT; a COMMIT lost with the connection is resolved by
+ * reading the stored offsets back, never by blind retry.  Then, once
+ * committed, the store files the batch released are removed.  The batch
+ * is closed in every case (the messages are no longer borrowed).
+ * ENGINE_RETRY (with a message) as for engine_batch_add().
+ */
+enum engine_result engine_batch_end(struct engine *e, char *err, size_t errlen);
+
+/*
+ * The next offset stored for a partition: -1 if none yet (start at the
+ * beginning), -2 with a message on database error, and while a batch is
+ * open (a rebalance callback run by the consumer poll that collects a
+ * batch must not touch the batch's transaction: ask again after it).
+ */
 int64_t engine_stored_offset(struct engine *e, const char *topic,
                              int32_t partition, char *err, size_t errlen);
 

@@ -15,11 +15,26 @@
 #include "tbs.h"
 #include "tsa.h"
 
+/* The log's state row (size and frontier). */
+struct state {
+        struct merkle_frontier f;
+};
+
+/* What the open transaction knows of the state row. */
+struct state_cache {
+        int held;  /* locked in this transaction, and in `st` */
+        int dirty; /* `st` is newer than the row: evlog_flush() */
+        struct state st;
+};
+
 struct evlog {
         struct db *db;
         const struct crypto_key *ttp_key;
         struct tsa_signer *tsa;
         char log_id[CRYPTO_KEY_ID_LEN + 1];
+        int batch; /* evlog_batch(): keep the state until evlog_flush() */
+        struct state_cache cache;
+        struct state_cache mark; /* at evlog_mark() */
 };
 
 struct evlog *evlog_new(struct db *db, const struct crypto_key *ttp_key,
@@ -47,10 +62,6 @@ void evlog_free(struct evlog *log)
 }
 
 /* ---- appending ---------------------------------------------------------- */
-
-struct state {
-        struct merkle_frontier f;
-};
 
 static int state_lock(struct evlog *log, struct state *st, char *err,
                       size_t errlen)
@@ -89,6 +100,66 @@ static int state_store(struct evlog *log, const struct state *st, char *err,
         struct db_val args[2] = {DB_I64(st->f.size), DB_BIN(buf, len)};
 
         return db_exec(log->db, DB_LOG_STATE_SET, args, 2, NULL, err, errlen);
+}
+
+/*
+ * The state, locked: in batch mode read (and locked) once per
+ * transaction, else every time.
+ */
+static struct state *state_get(struct evlog *log, char *err, size_t errlen)
+{
+        struct state_cache *c = &log->cache;
+
+        if (log->batch && c->held)
+                return &c->st;
+        if (state_lock(log, &c->st, err, errlen) == -1)
+                return NULL;
+        c->held = log->batch;
+        c->dirty = 0;
+        return &c->st;
+}
+
+/* After changing the state: stored now, or at evlog_flush(). */
+static int state_changed(struct evlog *log, char *err, size_t errlen)
+{
+        if (log->batch) {
+                log->cache.dirty = 1;
+                return 0;
+        }
+        return state_store(log, &log->cache.st, err, errlen);
+}
+
+void evlog_batch(struct evlog *log, int on)
+{
+        log->batch = on;
+        memset(&log->cache, 0, sizeof(log->cache));
+        memset(&log->mark, 0, sizeof(log->mark));
+}
+
+void evlog_reset(struct evlog *log)
+{
+        memset(&log->cache, 0, sizeof(log->cache));
+        memset(&log->mark, 0, sizeof(log->mark));
+}
+
+int evlog_flush(struct evlog *log, char *err, size_t errlen)
+{
+        if (!log->cache.dirty)
+                return 0;
+        if (state_store(log, &log->cache.st, err, errlen) == -1)
+                return -1;
+        log->cache.dirty = 0;
+        return 0;
+}
+
+void evlog_mark(struct evlog *log)
+{
+        log->mark = log->cache;
+}
+
+void evlog_undo(struct evlog *log)
+{
+        log->cache = log->mark;
 }
 
 struct node_sink {
@@ -144,19 +215,23 @@ int evlog_append_many(struct evlog *log, const char *const *leaves,
                       const char *const *file_ids, size_t n, time_t now,
                       uint64_t *first_index, char *err, size_t errlen)
 {
-        struct state st;
+        struct state *st;
 
         if (err != NULL && errlen > 0)
                 err[0] = '\0';
-        if (state_lock(log, &st, err, errlen) == -1)
+        if ((st = state_get(log, err, errlen)) == NULL)
                 return -1;
         if (first_index != NULL)
-                *first_index = st.f.size;
-        for (size_t i = 0; i < n; i++)
-                if (leaf_add(log, &st, leaves[i], lens[i], events[i],
+                *first_index = st->f.size;
+        for (size_t i = 0; i < n; i++) {
+                /* On failure the frontier may be half changed: the
+                 * caller rolls back, to a savepoint (evlog_undo) or
+                 * the transaction (evlog_reset). */
+                if (leaf_add(log, st, leaves[i], lens[i], events[i],
                              file_ids[i], now, err, errlen) == -1)
                         return -1;
-        return state_store(log, &st, err, errlen);
+        }
+        return state_changed(log, err, errlen);
 }
 
 int evlog_append(struct evlog *log, const struct tbs_leaf *leaf, time_t now,
@@ -180,6 +255,10 @@ int evlog_size(struct evlog *log, uint64_t *size, char *err, size_t errlen)
         struct db_out col = DB_OUT_I64();
         int found;
 
+        if (log->batch && log->cache.held) {
+                *size = log->cache.st.f.size;
+                return 0;
+        }
         if (db_query(log->db, DB_LOG_STATE_GET, NULL, 0, &col, 1, NULL, NULL,
                      &found, err, errlen) == -1)
                 return -1;
@@ -346,29 +425,29 @@ done:
 int evlog_head(struct evlog *log, time_t now, struct evlog_head *head,
                int *signed_now, char *err, size_t errlen)
 {
-        struct state st;
+        const struct state *st;
         int rc;
 
         if (signed_now != NULL)
                 *signed_now = 0;
         /* Lock the state first: the head then covers exactly the leaves
          * committed before it, and two signers cannot race. */
-        if (state_lock(log, &st, err, errlen) == -1)
+        if ((st = state_get(log, err, errlen)) == NULL)
                 return -1;
         if ((rc = head_read(log, DB_LOG_HEAD_LATEST, NULL, 0, head, err,
                             errlen)) == -1)
                 return -1;
-        if (rc == 1 && head->tree_size == st.f.size)
+        if (rc == 1 && head->tree_size == st->f.size)
                 return 0;
-        if (rc == 1 && head->tree_size > st.f.size) {
+        if (rc == 1 && head->tree_size > st->f.size) {
                 errbuf_set(err, errlen,
                            "evidence log: a signed head (size %llu) is larger "
                            "than the log (%llu)",
                            (unsigned long long)head->tree_size,
-                           (unsigned long long)st.f.size);
+                           (unsigned long long)st->f.size);
                 return -1;
         }
-        if (head_sign(log, &st, now, head, err, errlen) == -1)
+        if (head_sign(log, st, now, head, err, errlen) == -1)
                 return -1;
         if (signed_now != NULL)
                 *signed_now = 1;

@@ -59,6 +59,22 @@ int evlog_append_many(struct evlog *log, const char *const *leaves,
                       const char *const *file_ids, size_t n, time_t now,
                       uint64_t *first_index, char *err, size_t errlen);
 
+/*
+ * Batch mode (engine.c, one transaction for many messages): the state row
+ * is locked and read once per transaction and kept in memory; appends
+ * change the copy, evlog_flush() writes it (call it before COMMIT).
+ * evlog_batch() turns it on or off and forgets the copy (call it when a
+ * transaction begins or ends), evlog_reset() forgets it (after a
+ * ROLLBACK).  evlog_mark() remembers the copy at a savepoint and
+ * evlog_undo() goes back to it after ROLLBACK TO SAVEPOINT.  Outside
+ * batch mode every call reads, locks and writes the row itself.
+ */
+void evlog_batch(struct evlog *log, int on);
+void evlog_reset(struct evlog *log);
+int evlog_flush(struct evlog *log, char *err, size_t errlen);
+void evlog_mark(struct evlog *log);
+void evlog_undo(struct evlog *log);
+
 /* The current size of the log (locks nothing). */
 int evlog_size(struct evlog *log, uint64_t *size, char *err, size_t errlen);
 

@@ -135,3 +135,8 @@ void keycache_trim(struct keycache *cache)
         if (cache->count >= cache->max_entries)
                 keycache_clear(cache);
 }
+
+void keycache_reset(struct keycache *cache)
+{
+        keycache_clear(cache);
+}

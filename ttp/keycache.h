@@ -4,7 +4,10 @@
  * Parsing an SPKI costs more than verifying a signature on OpenSSL 3, and
  * a user's key never changes once registered (register with another key
  * is key_conflict), so a parsed key can be kept for the daemon's life.
- * Only keys read from committed rows may be added.
+ * A key may be added as soon as it was read, even from a row the open
+ * transaction inserted (a register earlier in the same batch); a caller
+ * whose transaction then rolls back calls keycache_reset(), since that
+ * row may never commit.
  */
 #ifndef TTP_KEYCACHE_H
 #define TTP_KEYCACHE_H
@@ -43,5 +46,8 @@ int keycache_put(struct keycache *cache, const char *user,
 
 /* Start over if the cache is full; call between units of work. */
 void keycache_trim(struct keycache *cache);
+
+/* Start over now (after a rollback); entries handed out become invalid. */
+void keycache_reset(struct keycache *cache);
 
 #endif

@@ -1,10 +1,14 @@
 /*
- * relay: publishes the outbox to Kafka.
+ * relay: publishes the outbox to Kafka, on a thread of its own.
  *
  * Rows are read in order, produced with the idempotent producer, and
  * marked sent only after their delivery report said they are in the log.
  * A crash anywhere in between publishes them again at the next drain:
  * the copies carry the same msg_id, which clients drop as duplicates.
+ *
+ * The thread has its own database connection (it reads only committed
+ * rows) and owns the producer: nobody else produces, polls or flushes it.
+ * So publishing one batch overlaps with applying the next (engine.c).
  */
 #ifndef TTP_RELAY_H
 #define TTP_RELAY_H
@@ -13,29 +17,55 @@
 
 #include <librdkafka/rdkafka.h>
 
-struct db;
 struct ttp_conf;
 struct relay;
 
-/* Borrowed: conf, db and producer outlive the relay.  The producer's
- * delivery report callback must be relay_on_delivery with the relay as
- * the message opaque's owner (see ttpd.c). */
-struct relay *relay_new(const struct ttp_conf *conf, struct db *db,
-                        rd_kafka_t *producer, char *err, size_t errlen);
-void relay_free(struct relay *relay);
-
-/* Publish with `producer` from now on (after the old one failed). */
-void relay_set_producer(struct relay *relay, rd_kafka_t *producer);
+/*
+ * Makes the reply producer, whose delivery report callback calls
+ * relay_on_delivery() and whose error callback calls relay_on_fatal()
+ * on a fatal error; NULL with a message on error.  Called by
+ * relay_new(), and on the relay's thread after a fatal error.
+ */
+typedef rd_kafka_t *(*relay_producer_fn)(void *ctx, char *err, size_t errlen);
 
 /*
- * Publish pending outbox rows until none is left.  Returns the number of
- * rows published and marked sent, -1 with a message on error (what was
- * not marked is published again next time).
+ * Make the producer.  `conf` and `ctx` are borrowed and outlive the
+ * relay.
  */
-int relay_drain(struct relay *relay, char *err, size_t errlen);
+struct relay *relay_new(const struct ttp_conf *conf,
+                        relay_producer_fn producer_new, void *ctx, char *err,
+                        size_t errlen);
 
-/* librdkafka's dr_msg_cb for the TTP's producer. */
+/*
+ * Start the thread, which connects to the database and drains what is
+ * pending; from then on only the thread touches the producer (its
+ * callbacks run there, so they may find the relay where the caller
+ * stored it after relay_new()).
+ */
+int relay_start(struct relay *relay, char *err, size_t errlen);
+
+/*
+ * Stop: one last drain, the producer flushed and destroyed, the thread
+ * joined, its connection closed.  Accepts NULL.
+ */
+void relay_free(struct relay *relay);
+
+/* Rows were committed to the outbox: publish them. */
+void relay_kick(struct relay *relay);
+
+/*
+ * Kick, and wait until a drain that began after this call ended, well or
+ * not (at most `timeout_ms`: -1 then).  For the rare caller that must
+ * know that what it committed was published (or tried), as a relay that
+ * ran after every transaction knew.
+ */
+int relay_sync(struct relay *relay, int timeout_ms);
+
+/* librdkafka's dr_msg_cb for the relay's producer (`opaque`: the relay). */
 void relay_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
                        void *opaque);
+
+/* The producer failed fatally: the thread replaces it. */
+void relay_on_fatal(struct relay *relay);
 
 #endif

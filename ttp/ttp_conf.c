@@ -66,6 +66,8 @@ static const struct conf_key conf_keys[] = {
     {"nonce_ttl", UINT(nonce_ttl, 1, 86400, "600")},
     {"sweep_interval", UINT(sweep_interval, 1, 86400, "10")},
     {"sweep_grace", UINT(sweep_grace, 0, 30 * 86400, "3600")},
+    {"apply_batch", UINT(apply_batch, 1, 10000, "256")},
+    {"apply_batch_ms", UINT(apply_batch_ms, 1, 1000, "20")},
     {"relay_batch", UINT(relay_batch, 1, 10000, "256")},
     {"test_crash_point", STR(test_crash_point, 0, NULL)},
     {"pid_file", STR(pid_file, 0, NULL)},

@@ -55,6 +55,8 @@ struct ttp_conf {
         unsigned nonce_ttl;
         unsigned sweep_interval;
         unsigned sweep_grace;
+        unsigned apply_batch;    /* messages per transaction, at most */
+        unsigned apply_batch_ms; /* and stop adding after this long */
         unsigned relay_batch;
         /* Test only: SIGKILL at this named point (see the sample). */
         char *test_crash_point;

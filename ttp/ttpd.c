@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,11 @@
 #include "ttp_tsa.h"
 
 #define TTPD_DEFAULT_CONF "/etc/tds/ttpd.conf"
+/* How long a retry waits for the relay to publish its first answer. */
+#define TTPD_RELAY_SYNC_MS 20000
+/* The messages a batch holds until it ends: 256 of 1 MiB would be too
+ * much memory, so a batch also ends once it holds this many bytes. */
+#define TTPD_BATCH_BYTES (8 * 1024 * 1024)
 
 static volatile sig_atomic_t ttpd_quit;
 
@@ -54,13 +60,16 @@ struct ttpd {
         struct engine *engine;
         struct relay *relay;
         rd_kafka_t *consumer;
-        rd_kafka_t *producer;
         struct health health;
+        /* kafka_ok and kafka_error: the producer's errors arrive on the
+         * relay's thread */
+        pthread_mutex_t health_lock;
         struct part *parts;
         size_t nparts;
+        /* one batch's messages (apply_batch of them at most) */
+        rd_kafka_message_t **batch_km;
+        struct engine_msg *batch_em;
         int pid_fd;
-        int relay_pending;
-        int producer_fatal; /* set by the error callback, in rd_kafka_poll */
         unsigned backoff_ms;
         char db_warned[512]; /* the database error logged last */
 };
@@ -122,21 +131,25 @@ static int pidfile_open(const char *path, char *err, size_t errlen)
         return fd;
 }
 
+/* The consumer's errors, on the main thread, and the producer's, on the
+ * relay's. */
 static void kafka_on_error(rd_kafka_t *rk, int err, const char *reason,
                            void *opaque)
 {
         struct ttpd *d = opaque;
 
+        pthread_mutex_lock(&d->health_lock);
         snprintf(d->health.kafka_error, sizeof(d->health.kafka_error), "%s: %s",
                  rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
         if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN ||
             err == RD_KAFKA_RESP_ERR__FATAL)
                 d->health.kafka_ok = 0;
+        pthread_mutex_unlock(&d->health_lock);
         /* Transport errors already reached the log through log_cb. */
         if (err == RD_KAFKA_RESP_ERR__FATAL) {
                 log_warnx("kafka: fatal: %s", reason);
-                if (rk == d->producer)
-                        d->producer_fatal = 1;
+                if (rk != d->consumer && d->relay != NULL)
+                        relay_on_fatal(d->relay);
         }
 }
 
@@ -299,7 +312,12 @@ static void seek_to(struct ttpd *d, int32_t partition, int64_t offset)
 static void position_pending(struct ttpd *d)
 {
         rd_kafka_topic_partition_list_t *l;
+        size_t pending = 0;
 
+        for (size_t i = 0; i < d->nparts; i++)
+                pending += !d->parts[i].positioned;
+        if (pending == 0)
+                return;
         l = rd_kafka_topic_partition_list_new((int)d->nparts + 1);
         for (size_t i = 0; i < d->nparts; i++)
                 if (!d->parts[i].positioned)
@@ -381,42 +399,24 @@ fail:
         return NULL;
 }
 
-/* The idempotent producer of replies (again after a fatal error). */
-static int producer_open(struct ttpd *d, char *err, size_t errlen)
+/* The idempotent producer of replies, for the relay (relay_producer_fn);
+ * again after a fatal error, on the relay's thread. */
+static rd_kafka_t *ttpd_producer_new(void *ctx, char *err, size_t errlen)
 {
+        struct ttpd *d = ctx;
         rd_kafka_conf_t *kc;
-        char kerrstr[512];
+        rd_kafka_t *producer;
+        char kerrstr[256];
 
         if ((kc = kafka_conf_build(d, 0, err, errlen)) == NULL)
-                return -1;
-        d->producer =
+                return NULL;
+        producer =
             rd_kafka_new(RD_KAFKA_PRODUCER, kc, kerrstr, sizeof(kerrstr));
-        if (d->producer == NULL) {
+        if (producer == NULL) {
                 kafka_new_error(err, errlen, "kafka producer", kerrstr, kc);
                 rd_kafka_conf_destroy(kc);
-                return -1;
         }
-        return 0;
-}
-
-/*
- * An idempotent producer that hit a fatal error (e.g. its sequence was
- * fenced) refuses every later message: replace it.  Nothing is lost: what
- * it had not delivered is still unsent in the outbox.
- */
-static void producer_renew(struct ttpd *d)
-{
-        char err[512];
-
-        log_warnx("kafka: the reply producer failed fatally; replacing it");
-        rd_kafka_destroy(d->producer);
-        d->producer = NULL;
-        if (producer_open(d, err, sizeof(err)) == -1)
-                fatalx("%s", err);
-        if (d->relay != NULL)
-                relay_set_producer(d->relay, d->producer);
-        d->producer_fatal = 0;
-        d->relay_pending = 1;
+        return producer;
 }
 
 static int kafka_open(struct ttpd *d, char *err, size_t errlen)
@@ -424,7 +424,7 @@ static int kafka_open(struct ttpd *d, char *err, size_t errlen)
         rd_kafka_conf_t *kc;
         rd_kafka_topic_partition_list_t *topics = NULL;
         rd_kafka_resp_err_t kerr;
-        char kerrstr[512];
+        char kerrstr[256];
         int ret = -1;
 
         if ((kc = kafka_conf_build(d, 1, err, errlen)) == NULL)
@@ -437,8 +437,6 @@ static int kafka_open(struct ttpd *d, char *err, size_t errlen)
                 goto done;
         }
         rd_kafka_poll_set_consumer(d->consumer);
-        if (producer_open(d, err, errlen) == -1)
-                goto done;
         topics = rd_kafka_topic_partition_list_new(1);
         rd_kafka_topic_partition_list_add(topics, d->conf.topics.requests,
                                           RD_KAFKA_PARTITION_UA);
@@ -465,6 +463,7 @@ static void kafka_check(struct ttpd *d)
         if (rkt == NULL)
                 return;
         kerr = rd_kafka_metadata(d->consumer, 0, rkt, &md, 2000);
+        pthread_mutex_lock(&d->health_lock);
         if (kerr == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1 &&
             md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
                 d->health.kafka_ok = 1;
@@ -475,6 +474,7 @@ static void kafka_check(struct ttpd *d)
                          "metadata for %s: %s", d->conf.topics.requests,
                          rd_kafka_err2str(kerr ? kerr : md->topics[0].err));
         }
+        pthread_mutex_unlock(&d->health_lock);
         if (md != NULL)
                 rd_kafka_metadata_destroy(md);
         rd_kafka_topic_destroy(rkt);
@@ -522,47 +522,35 @@ static void db_check(struct ttpd *d)
                         fatalx("%s", err);
                 d->engine = engine_new(&d->conf, d->db, d->store, d->key,
                                        d->log, chain, 2, err, sizeof(err));
-                d->relay =
-                    relay_new(&d->conf, d->db, d->producer, err, sizeof(err));
-                if (d->engine == NULL || d->relay == NULL)
+                if (d->engine == NULL)
                         fatalx("%s", err);
-                d->relay_pending = 1;
+                /* The relay publishes what is pending from its own
+                 * thread and session; its producer's callbacks find it
+                 * in d->relay, set before they can run. */
+                if ((d->relay = relay_new(&d->conf, ttpd_producer_new, d, err,
+                                          sizeof(err))) == NULL ||
+                    relay_start(d->relay, err, sizeof(err)) == -1)
+                        fatalx("%s", err);
         }
-}
-
-static void relay_run(struct ttpd *d)
-{
-        char err[512];
-        int n;
-
-        if (d->relay == NULL || !d->health.db_ok)
-                return;
-        if ((n = relay_drain(d->relay, err, sizeof(err))) == -1) {
-                log_warnx("relay: %s", err);
-                d->relay_pending = 1;
-                return;
-        }
-        if (n > 0)
-                log_debug("relay: published %d message(s)", n);
-        d->relay_pending = 0;
 }
 
 static void health_tick(struct ttpd *d)
 {
         char err[512];
+        int rc;
 
-        if (d->producer_fatal)
-                producer_renew(d);
         db_check(d);
         kafka_check(d);
         if (d->engine != NULL && d->health.db_ok)
                 position_pending(d);
-        if (d->relay_pending)
-                relay_run(d);
-        if (d->conf.state_file != NULL &&
-            health_write(d->conf.state_file, &d->health, err, sizeof(err)) ==
-                -1)
-                log_warnx("%s", err);
+        if (d->conf.state_file != NULL) {
+                pthread_mutex_lock(&d->health_lock);
+                rc = health_write(d->conf.state_file, &d->health, err,
+                                  sizeof(err));
+                pthread_mutex_unlock(&d->health_lock);
+                if (rc == -1)
+                        log_warnx("%s", err);
+        }
 }
 
 static void sweep_tick(struct ttpd *d)
@@ -612,12 +600,22 @@ static void backoff(struct ttpd *d)
         nanosleep(&ts, NULL);
 }
 
-/* One consumed message: apply it, publish what it caused. */
-static void ttpd_handle_message(struct ttpd *d, rd_kafka_message_t *m)
+static double now_seconds(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/*
+ * Is `m` a message to apply?  Consumer errors are logged, and a message
+ * fetched before its partition was positioned is dropped: it will be read
+ * again from the stored offset.
+ */
+static int ttpd_accept(struct ttpd *d, const rd_kafka_message_t *m)
 {
         struct part *p;
-        char err[1024];
-        int64_t next = 0;
 
         if (m->err) {
                 if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET ||
@@ -630,54 +628,150 @@ static void ttpd_handle_message(struct ttpd *d, rd_kafka_message_t *m)
                 else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                         log_warnx("kafka: consume: %s",
                                   rd_kafka_message_errstr(m));
-                return;
+                return 0;
         }
         d->health.messages_seen++;
         p = part_find(d, m->partition);
-        if (p == NULL || !p->positioned || d->engine == NULL) {
-                /* Fetched before the partition was positioned: it will be
-                 * read again from the stored offset. */
-                return;
-        }
-        switch (engine_apply(d->engine, rd_kafka_topic_name(m->rkt),
-                             m->partition, m->offset, m->key, m->key_len,
-                             m->payload, m->len, &next, err, sizeof(err))) {
-        case ENGINE_APPLIED:
-                d->backoff_ms = 0;
-                d->relay_pending = 1;
-                relay_run(d);
-                break;
-        case ENGINE_SKIPPED:
-                log_info("partition %d offset %lld was applied before; "
-                         "continuing at %lld",
-                         m->partition, (long long)m->offset, (long long)next);
-                seek_to(d, m->partition, next);
-                /* Its replies committed, but perhaps nobody published
-                 * them: a COMMIT lost with the connection whose outcome
-                 * was unknown (or looked undone) until this redelivery.
-                 * Without this they waited for the next applied message,
-                 * for ever in a quiet system (found by the fault
-                 * campaign, db-kill-last-commit). */
-                d->relay_pending = 1;
-                relay_run(d);
-                break;
-        case ENGINE_RETRY:
-                log_warnx("partition %d offset %lld not applied, will retry: "
-                          "%s",
-                          m->partition, (long long)m->offset, err);
-                seek_to(d, m->partition, m->offset);
-                backoff(d);
-                db_check(d);
-                break;
-        }
+        return p != NULL && p->positioned && d->engine != NULL;
 }
 
-static double now_seconds(void)
+/* Is message `i` the first (dir -1) or last (dir 1) of its partition? */
+static int batch_edge(const struct engine_msg *em, size_t n, size_t i, int dir)
 {
-        struct timespec ts;
+        for (size_t j = dir < 0 ? 0 : i + 1; j < (dir < 0 ? i : n); j++)
+                if (em[j].partition == em[i].partition)
+                        return 0;
+        return 1;
+}
 
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+/*
+ * A batch that starts with `first` (the loop's poll waited for it):
+ * messages already fetched are added, polled without waiting, until
+ * apply_batch of them, apply_batch_ms, or none is waiting; one COMMIT;
+ * then the relay publishes what the batch caused.  The messages are kept
+ * until the batch ended (the engine borrows them, to apply them again
+ * after a deadlock).  Returns a message that belongs to the next batch
+ * (caller owns it), or NULL.
+ */
+static rd_kafka_message_t *ttpd_batch(struct ttpd *d, rd_kafka_message_t *first,
+                                      int *waited)
+{
+        rd_kafka_message_t *m = first, *next = NULL;
+        int relay_first = 0;
+        struct engine_msg *em = d->batch_em;
+        double deadline = now_seconds() + d->conf.apply_batch_ms / 1000.0;
+        enum engine_result r;
+        char err[1024];
+        size_t n = 0, applied = 0, bytes = 0;
+        int rc;
+
+        if (d->engine == NULL) {
+                ttpd_accept(d, m);
+                rd_kafka_message_destroy(m);
+                return NULL;
+        }
+        engine_batch_begin(d->engine);
+        for (;;) {
+                if (ttpd_accept(d, m)) {
+                        em[n] = (struct engine_msg){
+                            .topic = rd_kafka_topic_name(m->rkt),
+                            .partition = m->partition,
+                            .offset = m->offset,
+                            .key = m->key,
+                            .keylen = m->key_len,
+                            .value = m->payload,
+                            .len = m->len,
+                            .skip_to = -1,
+                            .relay_waited = m == first && *waited};
+                        rc = engine_batch_add(d->engine, &em[n], err,
+                                              sizeof(err));
+                        if (rc == 1 || rc == 2) {
+                                /* Its msg_id is in this batch, or it is
+                                 * a retry of an answer the relay has not
+                                 * published yet: the next batch. */
+                                next = m;
+                                relay_first = rc == 2;
+                                break;
+                        }
+                        d->batch_km[n++] = m;
+                        bytes += m->len + m->key_len;
+                        if (rc == -1)
+                                break;
+                } else {
+                        rd_kafka_message_destroy(m);
+                }
+                if (n == d->conf.apply_batch || bytes >= TTPD_BATCH_BYTES ||
+                    now_seconds() >= deadline || ttpd_quit)
+                        break;
+                /* A rebalance callback may run in this poll: it leaves
+                 * the database alone while a batch is open (the engine
+                 * refuses), the partition stays paused until
+                 * position_pending() below. */
+                if ((m = rd_kafka_consumer_poll(d->consumer, 0)) == NULL)
+                        break;
+        }
+        r = engine_batch_end(d->engine, err, sizeof(err));
+        if (r == ENGINE_APPLIED) {
+                for (size_t i = 0; i < n; i++) {
+                        if (em[i].skip_to < 0) {
+                                applied++;
+                                continue;
+                        }
+                        if (!batch_edge(em, n, i, 1))
+                                continue;
+                        log_info("partition %d offset %lld was applied "
+                                 "before; continuing at %lld",
+                                 em[i].partition, (long long)em[i].offset,
+                                 (long long)em[i].skip_to);
+                        seek_to(d, em[i].partition, em[i].skip_to);
+                }
+                log_debug("batch of %zu message(s): %zu applied", n, applied);
+        } else if (n > 0) {
+                log_warnx("a batch of %zu message(s) from partition %d offset "
+                          "%lld on was not applied, will retry: %s",
+                          n, em[0].partition, (long long)em[0].offset, err);
+                for (size_t i = 0; i < n; i++)
+                        if (batch_edge(em, n, i, -1))
+                                seek_to(d, em[i].partition, em[i].offset);
+                if (next != NULL) {
+                        /* Redelivered after its partition's earlier
+                         * messages (a seek above), or by its own seek. */
+                        size_t i = 0;
+                        while (i < n && em[i].partition != next->partition)
+                                i++;
+                        if (i == n)
+                                seek_to(d, next->partition, next->offset);
+                        rd_kafka_message_destroy(next);
+                        next = NULL;
+                }
+        }
+        for (size_t i = 0; i < n; i++)
+                rd_kafka_message_destroy(d->batch_km[i]);
+        if (r == ENGINE_RETRY && n > 0) {
+                backoff(d);
+                db_check(d);
+        } else if (r == ENGINE_APPLIED && n > 0) {
+                /* Also when every message was a redelivery applied
+                 * before: its replies committed, but perhaps nobody
+                 * published them (a COMMIT lost with the connection,
+                 * whose outcome was unknown until this redelivery).
+                 * Without this they waited for the next applied
+                 * message, for ever in a quiet system (found by the
+                 * fault campaign, db-kill-last-commit). */
+                d->backoff_ms = 0;
+                relay_kick(d->relay);
+        }
+        if (d->health.db_ok)
+                position_pending(d);
+        *waited = 0;
+        if (next != NULL && relay_first) {
+                if (relay_sync(d->relay, TTPD_RELAY_SYNC_MS) == -1)
+                        log_warnx("relay: no drain within %d ms; a retry is "
+                                  "answered anyway",
+                                  TTPD_RELAY_SYNC_MS);
+                *waited = 1;
+        }
+        return next;
 }
 
 static void ttpd_shutdown(struct ttpd *d)
@@ -686,15 +780,7 @@ static void ttpd_shutdown(struct ttpd *d)
                 rd_kafka_consumer_close(d->consumer);
                 rd_kafka_destroy(d->consumer);
         }
-        if (d->relay_pending)
-                relay_run(d);
-        if (d->producer != NULL) {
-                if (rd_kafka_flush(d->producer, 5000) != 0)
-                        log_warnx("kafka: %d replies not delivered at "
-                                  "shutdown; the outbox keeps them",
-                                  rd_kafka_outq_len(d->producer));
-                rd_kafka_destroy(d->producer);
-        }
+        /* The relay drains once more, flushes and stops. */
         relay_free(d->relay);
         engine_free(d->engine);
         evlog_free(d->log);
@@ -703,6 +789,8 @@ static void ttpd_shutdown(struct ttpd *d)
         store_close(d->store);
         crypto_key_free(d->key);
         free(d->parts);
+        free(d->batch_km);
+        free(d->batch_em);
         if (d->conf.state_file != NULL)
                 unlink(d->conf.state_file);
         if (d->pid_fd != -1) {
@@ -710,6 +798,7 @@ static void ttpd_shutdown(struct ttpd *d)
                 close(d->pid_fd);
         }
         ttp_conf_fini(&d->conf);
+        pthread_mutex_destroy(&d->health_lock);
         mysql_library_end();
 }
 
@@ -722,10 +811,12 @@ int main(int argc, char **argv)
         int foreground = 0, check_only = 0, verbose = 0, ch, created;
         char err[1024], key_id[CRYPTO_KEY_ID_LEN + 1];
         double next_tick = 0, next_sweep = 0, next_head = 0;
+        int waited = 0;
         struct sigaction sa;
 
         memset(&d, 0, sizeof(d));
         d.pid_fd = -1;
+        pthread_mutex_init(&d.health_lock, NULL);
         while ((ch = getopt_long(argc, argv, "df:hnvV", longopts, NULL)) !=
                -1) {
                 switch (ch) {
@@ -786,6 +877,10 @@ int main(int argc, char **argv)
         if (d.conf.pid_file != NULL &&
             (d.pid_fd = pidfile_open(d.conf.pid_file, err, sizeof(err))) == -1)
                 fatalx("%s", err);
+        d.batch_km = calloc(d.conf.apply_batch, sizeof(*d.batch_km));
+        d.batch_em = calloc(d.conf.apply_batch, sizeof(*d.batch_em));
+        if (d.batch_km == NULL || d.batch_em == NULL)
+                fatalx("out of memory");
         if (d.conf.test_crash_point != NULL)
                 log_warnx("TEST MODE: will SIGKILL itself at crash point '%s'",
                           d.conf.test_crash_point);
@@ -836,11 +931,8 @@ int main(int argc, char **argv)
                         next_head = now_seconds() + d.conf.head_interval;
                 }
                 m = rd_kafka_consumer_poll(d.consumer, 200);
-                if (m != NULL) {
-                        ttpd_handle_message(&d, m);
-                        rd_kafka_message_destroy(m);
-                }
-                rd_kafka_poll(d.producer, 0);
+                while (m != NULL)
+                        m = ttpd_batch(&d, m, &waited);
         }
         log_info("shutting down");
         ttpd_shutdown(&d);

@@ -2772,6 +2772,94 @@ done:
         return ret;
 }
 
+/*
+ * A message whose handler wrote and then rejected, in one batch with
+ * messages that succeed: only its own effects are undone (the daemon
+ * applies such a message again in a savepoint, docs/architecture.md,
+ * "Batches").  To make a receipt reject after a write, its nonce is put
+ * into used_nonces behind the daemon's back: the receipt deletes the
+ * pending download, then finds the nonce used and answers nonce_invalid.
+ * C's two download.requests, sent in the same burst, must still be
+ * answered and recorded; B's pending download must still be there.
+ */
+static int sc_batch_reject_after_write(struct t *t, int arg)
+{
+        struct party a, b, c;
+        struct upload up;
+        struct download dl;
+        struct pc_match m = {"download.challenge", NULL, NULL, NULL};
+        json_t *env[3] = {NULL, NULL, NULL};
+        char sql[512], out[64];
+        long pending_b, pending_c, done, size_before, size_after;
+        int ret = -1, n;
+
+        (void)arg;
+        memset(&a, 0, sizeof(a));
+        memset(&b, 0, sizeof(b));
+        memset(&c, 0, sizeof(c));
+        memset(&up, 0, sizeof(up));
+        TRY(parties_new(t, 1, &a, "bra", &b, "brb", &c, "brc", NULL));
+        TRY(do_upload(t, &a, &up, 77));
+        TRY(dl_request(t, &b, &a, &up, &dl));
+        TRY(dl_sign(t, &b, &up, &dl));
+        snprintf(sql, sizeof(sql),
+                 "INSERT INTO used_nonces (nonce, used_at) SELECT nonce, "
+                 "UTC_TIMESTAMP(6) FROM downloads_ongoing WHERE file_id = "
+                 "\"%s\" AND downloader = \"%s\"",
+                 up.file_id, b.u.name);
+        TRY(db_query(t, sql, out, sizeof(out)));
+        TRY(db_long(t, &size_before,
+                    "SELECT tree_size FROM log_state WHERE id = 1"));
+        TRYP(env[0] = req_new(t, &c, "download.request",
+                              json_pack("{s:s}", "file_id", up.file_id)));
+        TRYP(env[1] = dl_receipt_env(t, &b, &up, dl.nonce, dl.nrr));
+        TRYP(env[2] = req_new(t, &c, "download.request",
+                              json_pack("{s:s}", "file_id", up.file_id)));
+        /* One burst: the daemon fetches them together. */
+        for (int i = 0; i < 3; i++)
+                TRY(send_env(t, env[i]));
+        TRY(await_error(t, &b, env[1], "nonce_invalid"));
+        TRYP(await(t, &c, "download.challenge", up.file_id, msg_id_of(env[0])));
+        TRYP(await(t, &c, "download.challenge", up.file_id, msg_id_of(env[2])));
+        TRY(quiet(t, &a, &b, &c, NULL));
+        m.file_id = up.file_id;
+        CHECK((n = pc_reader_count(c.r, &m)) == 2,
+              "C has %d download.challenges for two requests", n);
+        TRY(db_long(t, &pending_b,
+                    "SELECT COUNT(*) FROM downloads_ongoing WHERE file_id = "
+                    "\"%s\" AND downloader = \"%s\"",
+                    up.file_id, b.u.name));
+        TRY(db_long(t, &pending_c,
+                    "SELECT COUNT(*) FROM downloads_ongoing WHERE file_id = "
+                    "\"%s\" AND downloader = \"%s\"",
+                    up.file_id, c.u.name));
+        TRY(db_long(t, &done,
+                    "SELECT COUNT(*) FROM downloads_completed WHERE "
+                    "file_id = \"%s\"",
+                    up.file_id));
+        TRY(db_long(t, &size_after,
+                    "SELECT tree_size FROM log_state WHERE id = 1"));
+        CHECK(pending_b == 1,
+              "B's pending download: %ld rows after the rejected receipt, "
+              "expected 1 (its delete undone)",
+              pending_b);
+        CHECK(pending_c == 2, "C's pending downloads: %ld rows, expected 2",
+              pending_c);
+        CHECK(done == 0, "%ld completed downloads, expected none", done);
+        CHECK(size_after == size_before,
+              "the evidence log grew from %ld to %ld leaves", size_before,
+              size_after);
+        ret = 0;
+done:
+        for (int i = 0; i < 3; i++)
+                json_decref(env[i]);
+        up_fini(&up);
+        party_fini(&a);
+        party_fini(&b);
+        party_fini(&c);
+        return ret;
+}
+
 static int sc_hash_mismatch(struct t *t, int arg)
 {
         struct party a;
@@ -4339,6 +4427,7 @@ static const struct scenario scenarios[] = {
     {"nonce-other-file", sc_nonce_other_file, 0, 1},
     {"nonce-expired", sc_nonce_expired, 0, 1},
     {"nonce-replay", sc_nonce_replay, 0, 1},
+    {"batch-reject-after-write", sc_batch_reject_after_write, 0, 1},
     {"hash-mismatch", sc_hash_mismatch, 0, 1},
     {"bad-path-not-issued", sc_bad_path, BP_NOT_ISSUED, 1},
     {"bad-path-dotdot", sc_bad_path, BP_DOTDOT, 1},
