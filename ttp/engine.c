@@ -1628,10 +1628,19 @@ static void batch_rows_clear(struct engine *e)
         b->ndone = 0;
 }
 
+/*
+ * Room for `n` parameters of the bulk statements; NULL out of memory.
+ * Never NULL for n == 0: a batch with nothing to write (all its messages
+ * redeliveries applied before) once failed here as "out of memory" on a
+ * daemon that had not written anything yet, for ever, since the same
+ * redeliveries came first again after every retry (fault campaign).
+ */
 static struct db_val *batch_params(struct engine *e, size_t n)
 {
         struct batch *b = &e->batch;
 
+        if (n == 0)
+                n = 1;
         if (n > b->params_cap) {
                 void *p = realloc(b->params, n * sizeof(*b->params));
                 if (p == NULL)

@@ -199,6 +199,9 @@ static int parts_add(struct ttpd *d, rd_kafka_topic_partition_list_t *parts)
 {
         struct part *n;
 
+        /* realloc() to 0 bytes would free the array and return NULL. */
+        if (parts->cnt <= 0)
+                return 0;
         n = realloc(d->parts, (d->nparts + (size_t)parts->cnt) * sizeof(*n));
         if (n == NULL)
                 return -1;

@@ -27,6 +27,42 @@ status=0
 stop_ttpd
 TDS_NONCE_TTL=$short_ttl "$stack" up > "$run/up2.log" 2>&1 || { cat "$run/up2.log" >&2; fail "stack up with TDS_NONCE_TTL"; }
 wait_assigned
+
+# A fresh daemon whose first batch holds only a redelivery applied before
+# (its offset below the stored one) must skip it and go on: it once failed
+# that batch as "out of memory" for ever, having nothing to write.  Make
+# partition 0's stored offset claim one more message than was applied,
+# then send that message, then another: the first is skipped, the second
+# applied (the stored offset moves past both).
+sql() { mariadb --defaults-file="$TDS_DB_ADMIN_CNF" -N -e "$1" tds; }
+for ((i = 0; i < 150; i++)); do
+	grep -q 'partition 0: continuing at offset' "$TDS_RUN_DIR/ttp/ttpd.log" && break
+	sleep 0.2
+done
+next=$(sql "SELECT next_offset FROM consumer_offsets WHERE topic = 'tds.requests' AND partition_id = 0")
+if [ -z "$next" ]; then
+	echo "not ok - skip-first-batch: no stored offset for partition 0 after the scenarios"
+	status=1
+else
+	sql "UPDATE consumer_offsets SET next_offset = next_offset + 1 WHERE topic = 'tds.requests' AND partition_id = 0"
+	printf 'skip-probe-1' | kcat -P -b "$TDS_BOOTSTRAP" -t tds.requests -p 0 -k skip-probe
+	sleep 2 # its own batch
+	printf 'skip-probe-2' | kcat -P -b "$TDS_BOOTSTRAP" -t tds.requests -p 0 -k skip-probe
+	for ((i = 0; i < 100; i++)); do
+		[ "$(sql "SELECT next_offset FROM consumer_offsets WHERE topic = 'tds.requests' AND partition_id = 0")" -ge $((next + 2)) ] && break
+		sleep 0.2
+	done
+	got=$(sql "SELECT next_offset FROM consumer_offsets WHERE topic = 'tds.requests' AND partition_id = 0")
+	if [ "$got" -ge $((next + 2)) ] &&
+		grep -q "partition 0 offset $next was applied before; continuing at $((next + 1))" "$TDS_RUN_DIR/ttp/ttpd.log"; then
+		echo "ok - skip-first-batch: a fresh daemon skipped offset $next, applied $((next + 1))"
+	else
+		echo "not ok - skip-first-batch: stored offset $got 20 s later, expected $((next + 2)); the daemon's log:"
+		tail -n 5 "$TDS_RUN_DIR/ttp/ttpd.log"
+		status=1
+	fi
+fi
+
 if grep -Eq "^nonce_ttl[[:space:]]+$short_ttl[[:space:]]*$" "$TDS_TTPD_CONF"; then
 	TDS_TEST_SHORT_TTL=$short_ttl "$ptest" nonce-expired || status=1
 else
