@@ -682,6 +682,18 @@ enum store_result store_verify_copy(struct store *store, const char *path,
                                   strerror(errno));
                         goto done;
                 }
+                /*
+                 * Start writing the chunk to disk now, without waiting:
+                 * the fsync below then finds most of the file written
+                 * instead of starting all of it at once.
+                 */
+                if (sync_file_range(out, (off_t)(total - (uint64_t)n), n,
+                                    SYNC_FILE_RANGE_WRITE) == -1) {
+                        store_err(err, errlen,
+                                  "objects/%s: sync_file_range: %s", tmp,
+                                  strerror(errno));
+                        goto done;
+                }
         }
         if (total != claimed_size) {
                 store_err(err, errlen,
@@ -708,6 +720,18 @@ enum store_result store_verify_copy(struct store *store, const char *path,
         /* Durable and read-only before the name appears. */
         if (fchmod(out, STORE_OBJECT_MODE) == -1 || fsync(out) == -1) {
                 store_err(err, errlen, "objects/%s: %s", tmp, strerror(errno));
+                goto done;
+        }
+        /*
+         * The TTP never reads the object again (B does, maybe much
+         * later): drop its clean pages now, so that the next copy reuses
+         * them instead of taking fresh memory.  Fresh pages are what a
+         * write costs most here: 5 ms per MiB against 0.4 (a VM whose
+         * free memory goes back to the host).
+         */
+        if ((errno = posix_fadvise(out, 0, 0, POSIX_FADV_DONTNEED)) != 0) {
+                store_err(err, errlen, "objects/%s: posix_fadvise: %s", tmp,
+                          strerror(errno));
                 goto done;
         }
         if (close(out) == -1) {
