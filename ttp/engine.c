@@ -1919,12 +1919,15 @@ static int apply_msg(struct engine *e, struct engine_msg *em, int savepoint)
                  * it is only set when this message is applied again for
                  * having rejected after a write. */
                 if (savepoint) {
-                        if (db_exec(e->db, DB_SAVEPOINT, NULL, 0, NULL, t.dberr,
+                        /* The log's queued rows are written before the
+                         * savepoint, so that its rollback keeps them. */
+                        if (evlog_mark(e->log, t.dberr, sizeof(t.dberr)) ==
+                                -1 ||
+                            db_exec(e->db, DB_SAVEPOINT, NULL, 0, NULL, t.dberr,
                                     sizeof(t.dberr)) == -1)
                                 goto done;
-                        evlog_mark(e->log);
                 }
-                writes = db_writes(e->db);
+                writes = db_writes(e->db) + evlog_appended(e->log);
                 v = dispatch(&t);
         }
         if (v == V_DB) {
@@ -1942,7 +1945,8 @@ static int apply_msg(struct engine *e, struct engine_msg *em, int savepoint)
                 v = V_REJECT;
         }
         if (v == V_VERDICT || (v == V_REJECT && code == PROTO_OK)) {
-                if (!savepoint && db_writes(e->db) != writes) {
+                if (!savepoint &&
+                    db_writes(e->db) + evlog_appended(e->log) != writes) {
                         /* Effects to undo and no savepoint: the batch
                          * again, this message in a savepoint. */
                         ret = 3;

@@ -11,6 +11,7 @@
 #include "crypto.h"
 #include "db.h"
 #include "errbuf.h"
+#include "evlog_rows.h"
 #include "hex.h"
 #include "tbs.h"
 #include "tsa.h"
@@ -35,6 +36,8 @@ struct evlog {
         int batch; /* evlog_batch(): keep the state until evlog_flush() */
         struct state_cache cache;
         struct state_cache mark; /* at evlog_mark() */
+        struct evlog_rows rows;  /* batch mode: written at evlog_flush() */
+        struct evlog_rows_mark rows_mark;
 };
 
 struct evlog *evlog_new(struct db *db, const struct crypto_key *ttp_key,
@@ -58,6 +61,9 @@ struct evlog *evlog_new(struct db *db, const struct crypto_key *ttp_key,
 
 void evlog_free(struct evlog *log)
 {
+        if (log == NULL)
+                return;
+        evlog_rows_fini(&log->rows);
         free(log);
 }
 
@@ -132,18 +138,22 @@ static int state_changed(struct evlog *log, char *err, size_t errlen)
 void evlog_batch(struct evlog *log, int on)
 {
         log->batch = on;
+        evlog_rows_clear(&log->rows);
         memset(&log->cache, 0, sizeof(log->cache));
         memset(&log->mark, 0, sizeof(log->mark));
 }
 
 void evlog_reset(struct evlog *log)
 {
+        evlog_rows_clear(&log->rows);
         memset(&log->cache, 0, sizeof(log->cache));
         memset(&log->mark, 0, sizeof(log->mark));
 }
 
 int evlog_flush(struct evlog *log, char *err, size_t errlen)
 {
+        if (evlog_rows_flush(&log->rows, log->db, err, errlen) == -1)
+                return -1;
         if (!log->cache.dirty)
                 return 0;
         if (state_store(log, &log->cache.st, err, errlen) == -1)
@@ -152,14 +162,30 @@ int evlog_flush(struct evlog *log, char *err, size_t errlen)
         return 0;
 }
 
-void evlog_mark(struct evlog *log)
+int evlog_mark(struct evlog *log, char *err, size_t errlen)
 {
+        if (evlog_rows_flush(&log->rows, log->db, err, errlen) == -1)
+                return -1;
         log->mark = log->cache;
+        log->rows_mark = evlog_rows_mark(&log->rows);
+        return 0;
 }
 
 void evlog_undo(struct evlog *log)
 {
         log->cache = log->mark;
+        evlog_rows_undo(&log->rows, log->rows_mark);
+}
+
+uint64_t evlog_appended(const struct evlog *log)
+{
+        return evlog_rows_appended(&log->rows);
+}
+
+/* Before reading leaves or nodes: this batch's rows written first. */
+static int rows_written(struct evlog *log, char *err, size_t errlen)
+{
+        return evlog_rows_flush(&log->rows, log->db, err, errlen);
 }
 
 struct node_sink {
@@ -178,6 +204,9 @@ static int node_store(void *ctx, unsigned level, uint64_t index,
 
         if (level == 0)
                 return 0;
+        if (sink->log->batch)
+                return evlog_rows_node(&sink->log->rows, level, index, hash,
+                                       sink->err, sink->errlen);
         return db_exec(sink->log->db, DB_LOG_NODE_ADD, args, 3, NULL, sink->err,
                        sink->errlen);
 }
@@ -191,7 +220,11 @@ static int leaf_add(struct evlog *log, struct state *st, const char *leaf,
         merkle_hash hash;
 
         merkle_leaf_hash(leaf, len, hash);
-        {
+        if (log->batch) {
+                if (evlog_rows_leaf(&log->rows, index, event, file_id, leaf,
+                                    len, hash, now, err, errlen) == -1)
+                        return -1;
+        } else {
                 struct db_val args[6] = {DB_I64(index),
                                          DB_STR(event),
                                          DB_STR(file_id),
@@ -279,6 +312,8 @@ static int node_get(void *ctx, unsigned level, uint64_t index, merkle_hash out,
         struct db_out col = {DB_T_BIN, out, MERKLE_HASH_LEN, 0, 0, 0};
         int found;
 
+        if (rows_written(log, err, errlen) == -1)
+                return -1;
         if (level == 0) {
                 struct db_val arg = DB_I64(index);
                 if (db_query(log->db, DB_LOG_LEAF_HASH, &arg, 1, &col, 1, NULL,
@@ -323,6 +358,8 @@ int evlog_find_leaf(struct evlog *log, const merkle_hash leaf_hash,
         struct db_out col = DB_OUT_I64();
         int found;
 
+        if (rows_written(log, err, errlen) == -1)
+                return -1;
         if (db_query(log->db, DB_LOG_LEAF_FIND, &arg, 1, &col, 1, NULL, NULL,
                      &found, err, errlen) == -1)
                 return -1;
