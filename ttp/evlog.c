@@ -11,8 +11,8 @@
 #include "crypto.h"
 #include "db.h"
 #include "errbuf.h"
-#include "evlog_rows.h"
 #include "hex.h"
+#include "rowq.h"
 #include "tbs.h"
 #include "tsa.h"
 
@@ -36,8 +36,9 @@ struct evlog {
         int batch; /* evlog_batch(): keep the state until evlog_flush() */
         struct state_cache cache;
         struct state_cache mark; /* at evlog_mark() */
-        struct evlog_rows rows;  /* batch mode: written at evlog_flush() */
-        struct evlog_rows_mark rows_mark;
+        /* Batch mode: the leaf and node rows, written at evlog_flush(). */
+        struct rowq leaves, nodes;
+        uint64_t leaves_mark, nodes_mark;
 };
 
 struct evlog *evlog_new(struct db *db, const struct crypto_key *ttp_key,
@@ -52,6 +53,8 @@ struct evlog *evlog_new(struct db *db, const struct crypto_key *ttp_key,
         log->db = db;
         log->ttp_key = ttp_key;
         log->tsa = tsa;
+        rowq_init(&log->leaves, DB_LOG_LEAF_ADD, 6);
+        rowq_init(&log->nodes, DB_LOG_NODE_ADD, 3);
         if (crypto_key_id(ttp_key, log->log_id, err, errlen) == -1) {
                 free(log);
                 return NULL;
@@ -63,7 +66,8 @@ void evlog_free(struct evlog *log)
 {
         if (log == NULL)
                 return;
-        evlog_rows_fini(&log->rows);
+        rowq_fini(&log->leaves);
+        rowq_fini(&log->nodes);
         free(log);
 }
 
@@ -138,21 +142,32 @@ static int state_changed(struct evlog *log, char *err, size_t errlen)
 void evlog_batch(struct evlog *log, int on)
 {
         log->batch = on;
-        evlog_rows_clear(&log->rows);
+        rowq_clear(&log->leaves);
+        rowq_clear(&log->nodes);
         memset(&log->cache, 0, sizeof(log->cache));
         memset(&log->mark, 0, sizeof(log->mark));
 }
 
 void evlog_reset(struct evlog *log)
 {
-        evlog_rows_clear(&log->rows);
+        rowq_clear(&log->leaves);
+        rowq_clear(&log->nodes);
         memset(&log->cache, 0, sizeof(log->cache));
         memset(&log->mark, 0, sizeof(log->mark));
 }
 
+/* Before reading leaves or nodes: this batch's rows written first. */
+static int rows_written(struct evlog *log, char *err, size_t errlen)
+{
+        if (rowq_flush(&log->leaves, log->db, err, errlen) == -1 ||
+            rowq_flush(&log->nodes, log->db, err, errlen) == -1)
+                return -1;
+        return 0;
+}
+
 int evlog_flush(struct evlog *log, char *err, size_t errlen)
 {
-        if (evlog_rows_flush(&log->rows, log->db, err, errlen) == -1)
+        if (rows_written(log, err, errlen) == -1)
                 return -1;
         if (!log->cache.dirty)
                 return 0;
@@ -164,28 +179,24 @@ int evlog_flush(struct evlog *log, char *err, size_t errlen)
 
 int evlog_mark(struct evlog *log, char *err, size_t errlen)
 {
-        if (evlog_rows_flush(&log->rows, log->db, err, errlen) == -1)
+        if (rows_written(log, err, errlen) == -1)
                 return -1;
         log->mark = log->cache;
-        log->rows_mark = evlog_rows_mark(&log->rows);
+        log->leaves_mark = rowq_mark(&log->leaves);
+        log->nodes_mark = rowq_mark(&log->nodes);
         return 0;
 }
 
 void evlog_undo(struct evlog *log)
 {
         log->cache = log->mark;
-        evlog_rows_undo(&log->rows, log->rows_mark);
+        rowq_undo(&log->leaves, log->leaves_mark);
+        rowq_undo(&log->nodes, log->nodes_mark);
 }
 
 uint64_t evlog_appended(const struct evlog *log)
 {
-        return evlog_rows_appended(&log->rows);
-}
-
-/* Before reading leaves or nodes: this batch's rows written first. */
-static int rows_written(struct evlog *log, char *err, size_t errlen)
-{
-        return evlog_rows_flush(&log->rows, log->db, err, errlen);
+        return rowq_added(&log->leaves) + rowq_added(&log->nodes);
 }
 
 struct node_sink {
@@ -205,8 +216,8 @@ static int node_store(void *ctx, unsigned level, uint64_t index,
         if (level == 0)
                 return 0;
         if (sink->log->batch)
-                return evlog_rows_node(&sink->log->rows, level, index, hash,
-                                       sink->err, sink->errlen);
+                return rowq_add(&sink->log->nodes, args, sink->err,
+                                sink->errlen);
         return db_exec(sink->log->db, DB_LOG_NODE_ADD, args, 3, NULL, sink->err,
                        sink->errlen);
 }
@@ -220,19 +231,16 @@ static int leaf_add(struct evlog *log, struct state *st, const char *leaf,
         merkle_hash hash;
 
         merkle_leaf_hash(leaf, len, hash);
-        if (log->batch) {
-                if (evlog_rows_leaf(&log->rows, index, event, file_id, leaf,
-                                    len, hash, now, err, errlen) == -1)
-                        return -1;
-        } else {
+        {
                 struct db_val args[6] = {DB_I64(index),
                                          DB_STR(event),
                                          DB_STR(file_id),
                                          DB_BIN(leaf, len),
                                          DB_BIN(hash, MERKLE_HASH_LEN),
                                          DB_I64(now)};
-                if (db_exec(log->db, DB_LOG_LEAF_ADD, args, 6, NULL, err,
-                            errlen) == -1)
+                if ((log->batch ? rowq_add(&log->leaves, args, err, errlen)
+                                : db_exec(log->db, DB_LOG_LEAF_ADD, args, 6,
+                                          NULL, err, errlen)) == -1)
                         return -1;
         }
         if (merkle_frontier_append(&st->f, hash, node_store, &sink) != 0) {

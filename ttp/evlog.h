@@ -70,7 +70,7 @@ int evlog_append_many(struct evlog *log, const char *const *leaves,
  * evlog_undo() goes back to it after ROLLBACK TO SAVEPOINT.  Outside
  * batch mode every call reads, locks and writes the row itself.
  *
- * In batch mode the leaf and node rows are also kept (evlog_rows.h) and
+ * In batch mode the leaf and node rows are also kept (rowq.h) and
  * written by evlog_flush(), one INSERT per table, in the same
  * transaction; the functions that read them (proofs, evlog_find_leaf)
  * write them first.  evlog_appended() counts the rows appended in the
