@@ -39,6 +39,7 @@
 #include "keycache.h"
 #include "log.h"
 #include "proto.h"
+#include "rowq.h"
 #include "store.h"
 #include "tbs.h"
 #include "tsa.h"
@@ -111,6 +112,17 @@ struct batch {
         size_t ndone, done_cap;
         struct db_val *params; /* the bulk statements' parameters */
         size_t params_cap;
+        /* The inserts of the exchange (step 5's pending download, step
+         * 6's completed one), written with the rows above; only abort
+         * reads these tables, and any message but a download request or
+         * receipt writes them first (rows_before()).  A receipt cannot
+         * name a nonce of its own batch: nonces are published only after
+         * the batch commits.  `rows_now` (after a failed bulk write):
+         * every row at once, so that the failing message gets the
+         * error, not the whole batch. */
+        struct rowq ongoing, completed;
+        uint64_t ongoing_mark, completed_mark;
+        int rows_now;
 };
 
 struct engine {
@@ -185,6 +197,8 @@ struct engine *engine_new(const struct ttp_conf *conf, struct db *db,
         e->store = store;
         e->ttp_key = ttp_key;
         e->log = log;
+        rowq_init(&e->batch.ongoing, DB_DOWNLOAD_ONGOING_ADD, 5);
+        rowq_init(&e->batch.completed, DB_DOWNLOAD_DONE_ADD, 7);
         return e;
 oom:
         engine_free(e);
@@ -207,6 +221,8 @@ void engine_free(struct engine *e)
         free(e->batch.out);
         free(e->batch.done);
         free(e->batch.params);
+        rowq_fini(&e->batch.ongoing);
+        rowq_fini(&e->batch.completed);
         free(e);
 }
 
@@ -523,6 +539,47 @@ static int head_fields(struct txn *t, json_t *body,
                 return -1;
         }
         return 0;
+}
+
+/*
+ * Insert a row of `q`'s statement: queued for the batch's bulk write, or
+ * at once after a bulk write failed (struct batch).  -1 (t->dberr).
+ */
+static int row_insert(struct txn *t, struct rowq *q, const struct db_val *vals)
+{
+        if (t->e->batch.rows_now)
+                return db_exec(t->e->db, q->stmt, vals, q->nparams, NULL,
+                               t->dberr, sizeof(t->dberr));
+        return rowq_add(q, vals, t->dberr, sizeof(t->dberr));
+}
+
+/* The queued exchange rows, written now (in the open transaction). */
+static int rows_flush(struct engine *e, char *err, size_t errlen)
+{
+        if (rowq_flush(&e->batch.ongoing, e->db, err, errlen) == -1 ||
+            rowq_flush(&e->batch.completed, e->db, err, errlen) == -1)
+                return -1;
+        return 0;
+}
+
+/* Rows added by handlers in the batch, queued or written. */
+static uint64_t rows_added(const struct engine *e)
+{
+        return rowq_added(&e->batch.ongoing) + rowq_added(&e->batch.completed) +
+               evlog_appended(e->log);
+}
+
+/*
+ * Before a handler other than the exchange's own: the queued exchange
+ * rows are written, as it may read their tables (abort does).  -1
+ * (t->dberr).
+ */
+static int rows_before(struct txn *t)
+{
+        if (t->m->type == PROTO_DOWNLOAD_REQUEST ||
+            t->m->type == PROTO_DOWNLOAD_RECEIPT)
+                return 0;
+        return rows_flush(t->e, t->dberr, sizeof(t->dberr));
 }
 
 /* ---- register ---------------------------------------------------------- */
@@ -965,8 +1022,7 @@ static enum verdict h_download_request(struct txn *t)
                 struct db_val add[5] = {DB_BIN(nonce, sizeof(nonce)),
                                         DB_STR(file_id), DB_STR(m->user),
                                         DB_I64(t->now), DB_I64(expires_at)};
-                if (db_exec(t->e->db, DB_DOWNLOAD_ONGOING_ADD, add, 5, NULL,
-                            t->dberr, sizeof(t->dberr)) == -1)
+                if (row_insert(t, &t->e->batch.ongoing, add) == -1)
                         return V_DB;
         }
         hex32(u.sha256, sha256);
@@ -1073,8 +1129,7 @@ static enum verdict h_download_receipt(struct txn *t)
                                         DB_BIN(nrr_hash, 32),
                                         DB_BIN(sig, siglen),
                                         DB_I64(t->now)};
-                if (db_exec(t->e->db, DB_DOWNLOAD_DONE_ADD, add, 7, NULL,
-                            t->dberr, sizeof(t->dberr)) == -1)
+                if (row_insert(t, &t->e->batch.completed, add) == -1)
                         goto fail;
         }
         {
@@ -1690,6 +1745,8 @@ static int batch_rows_write(struct engine *e)
         size_t n = b->nout > b->ndone ? b->nout : b->ndone;
         struct db_val *v;
 
+        if (rows_flush(e, e->dberr, sizeof(e->dberr)) == -1)
+                return -1;
         if ((v = batch_params(e, 5 * n)) == NULL) {
                 snprintf(e->dberr, sizeof(e->dberr), "out of memory");
                 return -1;
@@ -1805,8 +1862,11 @@ static int undo_message(struct txn *t, int keep_replies, int savepoint)
         t->crash_after_commit = 0;
         if (!savepoint)
                 return 0; /* it wrote nothing (apply_msg) */
-        /* The log's state as it was at the savepoint, like its row. */
+        /* The log's state and the queued rows as they were at the
+         * savepoint, like the tables. */
         evlog_undo(t->e->log);
+        rowq_undo(&t->e->batch.ongoing, t->e->batch.ongoing_mark);
+        rowq_undo(&t->e->batch.completed, t->e->batch.completed_mark);
         return db_exec(t->e->db, DB_SAVEPOINT_ROLLBACK, NULL, 0, NULL, t->dberr,
                        sizeof(t->dberr));
 }
@@ -1927,13 +1987,22 @@ static int apply_msg(struct engine *e, struct engine_msg *em, int savepoint)
                  * written nothing yet, so the savepoint that would undo
                  * it is only set when this message is applied again for
                  * having rejected after a write. */
+                if (rows_before(&t) == -1)
+                        goto done;
                 if (savepoint) {
-                        if (db_exec(e->db, DB_SAVEPOINT, NULL, 0, NULL, t.dberr,
+                        /* The queued rows are written before the
+                         * savepoint, so that its rollback keeps them. */
+                        if (rows_flush(e, t.dberr, sizeof(t.dberr)) == -1 ||
+                            evlog_mark(e->log, t.dberr, sizeof(t.dberr)) ==
+                                -1 ||
+                            db_exec(e->db, DB_SAVEPOINT, NULL, 0, NULL, t.dberr,
                                     sizeof(t.dberr)) == -1)
                                 goto done;
-                        evlog_mark(e->log);
+                        e->batch.ongoing_mark = rowq_mark(&e->batch.ongoing);
+                        e->batch.completed_mark =
+                            rowq_mark(&e->batch.completed);
                 }
-                writes = db_writes(e->db);
+                writes = db_writes(e->db) + rows_added(e);
                 v = dispatch(&t);
         }
         if (v == V_DB) {
@@ -1951,7 +2020,7 @@ static int apply_msg(struct engine *e, struct engine_msg *em, int savepoint)
                 v = V_REJECT;
         }
         if (v == V_VERDICT || (v == V_REJECT && code == PROTO_OK)) {
-                if (!savepoint && db_writes(e->db) != writes) {
+                if (!savepoint && db_writes(e->db) + rows_added(e) != writes) {
                         /* Effects to undo and no savepoint: the batch
                          * again, this message in a savepoint. */
                         ret = 3;
@@ -2006,6 +2075,8 @@ static void batch_undo(struct engine *e)
         b->applied = 0;
         b->nids = 0;
         batch_rows_clear(e);
+        rowq_clear(&b->ongoing);
+        rowq_clear(&b->completed);
         evlog_reset(e->log);
         keycache_reset(e->keys);
 }
@@ -2059,6 +2130,22 @@ static int batch_run(struct engine *e, size_t from, int finish)
                                  "again");
                         return -1;
                 }
+                if (!b->rows_now && !db_error_is_connection(db_errno(e->db)) &&
+                    !db_error_is_retryable(db_errno(e->db))) {
+                        /* A bulk write failed for good (a constraint
+                         * no handler expected): apply the batch again
+                         * writing every row at once, so that the message
+                         * at fault is answered `internal` alone instead
+                         * of the batch failing again and again. */
+                        log_warnx("a bulk write of the batch failed (%s); "
+                                  "the batch again, row by row",
+                                  e->dberr);
+                        b->rows_now = 1;
+                        batch_undo(e);
+                        from = 0;
+                        attempt--;
+                        continue;
+                }
                 if (!db_error_is_retryable(db_errno(e->db)) ||
                     attempt == ENGINE_DEADLOCK_TRIES)
                         return -1;
@@ -2082,6 +2169,9 @@ void engine_batch_begin(struct engine *e)
         b->crash_after_commit = 0;
         b->applied = 0;
         b->nids = 0;
+        b->rows_now = 0;
+        rowq_clear(&b->ongoing);
+        rowq_clear(&b->completed);
         e->dberr[0] = '\0';
         /* The evidence log's state is read once for the batch. */
         evlog_batch(e->log, 1);

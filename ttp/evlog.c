@@ -12,6 +12,7 @@
 #include "db.h"
 #include "errbuf.h"
 #include "hex.h"
+#include "rowq.h"
 #include "tbs.h"
 #include "tsa.h"
 
@@ -35,6 +36,9 @@ struct evlog {
         int batch; /* evlog_batch(): keep the state until evlog_flush() */
         struct state_cache cache;
         struct state_cache mark; /* at evlog_mark() */
+        /* Batch mode: the leaf and node rows, written at evlog_flush(). */
+        struct rowq leaves, nodes;
+        uint64_t leaves_mark, nodes_mark;
 };
 
 struct evlog *evlog_new(struct db *db, const struct crypto_key *ttp_key,
@@ -49,6 +53,8 @@ struct evlog *evlog_new(struct db *db, const struct crypto_key *ttp_key,
         log->db = db;
         log->ttp_key = ttp_key;
         log->tsa = tsa;
+        rowq_init(&log->leaves, DB_LOG_LEAF_ADD, 6);
+        rowq_init(&log->nodes, DB_LOG_NODE_ADD, 3);
         if (crypto_key_id(ttp_key, log->log_id, err, errlen) == -1) {
                 free(log);
                 return NULL;
@@ -58,6 +64,10 @@ struct evlog *evlog_new(struct db *db, const struct crypto_key *ttp_key,
 
 void evlog_free(struct evlog *log)
 {
+        if (log == NULL)
+                return;
+        rowq_fini(&log->leaves);
+        rowq_fini(&log->nodes);
         free(log);
 }
 
@@ -132,18 +142,33 @@ static int state_changed(struct evlog *log, char *err, size_t errlen)
 void evlog_batch(struct evlog *log, int on)
 {
         log->batch = on;
+        rowq_clear(&log->leaves);
+        rowq_clear(&log->nodes);
         memset(&log->cache, 0, sizeof(log->cache));
         memset(&log->mark, 0, sizeof(log->mark));
 }
 
 void evlog_reset(struct evlog *log)
 {
+        rowq_clear(&log->leaves);
+        rowq_clear(&log->nodes);
         memset(&log->cache, 0, sizeof(log->cache));
         memset(&log->mark, 0, sizeof(log->mark));
 }
 
+/* Before reading leaves or nodes: this batch's rows written first. */
+static int rows_written(struct evlog *log, char *err, size_t errlen)
+{
+        if (rowq_flush(&log->leaves, log->db, err, errlen) == -1 ||
+            rowq_flush(&log->nodes, log->db, err, errlen) == -1)
+                return -1;
+        return 0;
+}
+
 int evlog_flush(struct evlog *log, char *err, size_t errlen)
 {
+        if (rows_written(log, err, errlen) == -1)
+                return -1;
         if (!log->cache.dirty)
                 return 0;
         if (state_store(log, &log->cache.st, err, errlen) == -1)
@@ -152,14 +177,26 @@ int evlog_flush(struct evlog *log, char *err, size_t errlen)
         return 0;
 }
 
-void evlog_mark(struct evlog *log)
+int evlog_mark(struct evlog *log, char *err, size_t errlen)
 {
+        if (rows_written(log, err, errlen) == -1)
+                return -1;
         log->mark = log->cache;
+        log->leaves_mark = rowq_mark(&log->leaves);
+        log->nodes_mark = rowq_mark(&log->nodes);
+        return 0;
 }
 
 void evlog_undo(struct evlog *log)
 {
         log->cache = log->mark;
+        rowq_undo(&log->leaves, log->leaves_mark);
+        rowq_undo(&log->nodes, log->nodes_mark);
+}
+
+uint64_t evlog_appended(const struct evlog *log)
+{
+        return rowq_added(&log->leaves) + rowq_added(&log->nodes);
 }
 
 struct node_sink {
@@ -178,6 +215,9 @@ static int node_store(void *ctx, unsigned level, uint64_t index,
 
         if (level == 0)
                 return 0;
+        if (sink->log->batch)
+                return rowq_add(&sink->log->nodes, args, sink->err,
+                                sink->errlen);
         return db_exec(sink->log->db, DB_LOG_NODE_ADD, args, 3, NULL, sink->err,
                        sink->errlen);
 }
@@ -198,8 +238,9 @@ static int leaf_add(struct evlog *log, struct state *st, const char *leaf,
                                          DB_BIN(leaf, len),
                                          DB_BIN(hash, MERKLE_HASH_LEN),
                                          DB_I64(now)};
-                if (db_exec(log->db, DB_LOG_LEAF_ADD, args, 6, NULL, err,
-                            errlen) == -1)
+                if ((log->batch ? rowq_add(&log->leaves, args, err, errlen)
+                                : db_exec(log->db, DB_LOG_LEAF_ADD, args, 6,
+                                          NULL, err, errlen)) == -1)
                         return -1;
         }
         if (merkle_frontier_append(&st->f, hash, node_store, &sink) != 0) {
@@ -279,6 +320,8 @@ static int node_get(void *ctx, unsigned level, uint64_t index, merkle_hash out,
         struct db_out col = {DB_T_BIN, out, MERKLE_HASH_LEN, 0, 0, 0};
         int found;
 
+        if (rows_written(log, err, errlen) == -1)
+                return -1;
         if (level == 0) {
                 struct db_val arg = DB_I64(index);
                 if (db_query(log->db, DB_LOG_LEAF_HASH, &arg, 1, &col, 1, NULL,
@@ -323,6 +366,8 @@ int evlog_find_leaf(struct evlog *log, const merkle_hash leaf_hash,
         struct db_out col = DB_OUT_I64();
         int found;
 
+        if (rows_written(log, err, errlen) == -1)
+                return -1;
         if (db_query(log->db, DB_LOG_LEAF_FIND, &arg, 1, &col, 1, NULL, NULL,
                      &found, err, errlen) == -1)
                 return -1;

@@ -65,15 +65,23 @@ int evlog_append_many(struct evlog *log, const char *const *leaves,
  * change the copy, evlog_flush() writes it (call it before COMMIT).
  * evlog_batch() turns it on or off and forgets the copy (call it when a
  * transaction begins or ends), evlog_reset() forgets it (after a
- * ROLLBACK).  evlog_mark() remembers the copy at a savepoint and
+ * ROLLBACK).  evlog_mark() remembers the copy, to be called just
+ * before a SAVEPOINT (it writes the queued rows, below), and
  * evlog_undo() goes back to it after ROLLBACK TO SAVEPOINT.  Outside
  * batch mode every call reads, locks and writes the row itself.
+ *
+ * In batch mode the leaf and node rows are also kept (rowq.h) and
+ * written by evlog_flush(), one INSERT per table, in the same
+ * transaction; the functions that read them (proofs, evlog_find_leaf)
+ * write them first.  evlog_appended() counts the rows appended in the
+ * batch, written or not: a handler that changed it has written.
  */
 void evlog_batch(struct evlog *log, int on);
 void evlog_reset(struct evlog *log);
 int evlog_flush(struct evlog *log, char *err, size_t errlen);
-void evlog_mark(struct evlog *log);
+int evlog_mark(struct evlog *log, char *err, size_t errlen);
 void evlog_undo(struct evlog *log);
+uint64_t evlog_appended(const struct evlog *log);
 
 /* The current size of the log (locks nothing). */
 int evlog_size(struct evlog *log, uint64_t *size, char *err, size_t errlen);
