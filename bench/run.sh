@@ -61,11 +61,14 @@ trap finish EXIT
 
 pid_of() { head -n1 "$1" 2>/dev/null || true; }
 
-# db_status: the MariaDB counters that tell where a durable commit goes.
+# db_status: the MariaDB counters that tell where a durable commit goes,
+# and the row lock waits (the evidence log's state row and the offsets
+# rows serialise daemons of one group; Innodb_row_lock_time is in ms).
 db_status() {
 	mariadb --defaults-file="$TDS_DB_ADMIN_CNF" -N -B -e "SHOW GLOBAL STATUS WHERE
 		Variable_name IN ('Com_commit', 'Com_rollback', 'Questions',
-		'Innodb_data_fsyncs', 'Com_stmt_execute')"
+		'Innodb_data_fsyncs', 'Com_stmt_execute', 'Innodb_row_lock_waits',
+		'Innodb_row_lock_time')"
 }
 # messages the daemons have consumed (their health files, summed).
 seen() {
