@@ -90,10 +90,12 @@ echo "bench: stack in $run, results in $out"
 eval "$("$stack" env)"
 export TDS_BOOTSTRAP TDS_STORE TDS_TTP_PUBLIC_KEY
 wait_assigned
-ttpds=$(ttpd_pids)
-[ "$(wc -w <<< "$ttpds")" = "$TDS_TTPD_COUNT" ] || fail "TTP daemon pids: $ttpds"
+mapfile -t ttpds < <(ttpd_pids)
+if [ "${#ttpds[@]}" != "$TDS_TTPD_COUNT" ]; then
+	fail "$TDS_TTPD_COUNT TTP daemon(s), but pid files for ${#ttpds[@]}: ${ttpds[*]}"
+fi
 pids=()
-for p in $ttpds; do pids+=(--ttpd-pid "$p"); done
+for p in "${ttpds[@]}"; do pids+=(--ttpd-pid "$p"); done
 pids+=(--db-pid "$(pid_of "$run/mariadb/mariadb.pid")"
 	--broker-pid "$(pid_of "$run/broker/broker.pid")")
 
@@ -103,7 +105,7 @@ pids+=(--db-pid "$(pid_of "$run/mariadb/mariadb.pid")"
 	echo "build: $build ($(grep -m1 CMAKE_BUILD_TYPE "$build/CMakeCache.txt" | cut -d= -f2))"
 	echo "commit: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 	echo "TDS_PARTITIONS=$TDS_PARTITIONS"
-	echo "TTP daemons: $TDS_TTPD_COUNT in one consumer group (pids $(echo $ttpds))"
+	echo "TTP daemons: $TDS_TTPD_COUNT in one consumer group (pids ${ttpds[*]})"
 	echo "ttpd.conf extra: ${TDS_TTPD_EXTRA_CONF:-none}"
 } > "$out/machine.txt"
 
@@ -111,7 +113,7 @@ hook=()
 if [ "${BENCH_PERF:-0}" = 1 ]; then
 	if command -v perf > /dev/null; then
 		# A flat CPU profile of the daemon, every thread, window by window.
-		hook=(--on-window "perf record -q -F 999 -p $(echo $ttpds | tr ' ' ,) -o $out/perf-step\$TDS_BENCH_STEP.data -- sleep \$TDS_BENCH_WINDOW_S > /dev/null 2>&1")
+		hook=(--on-window "perf record -q -F 999 -p $(IFS=,; echo "${ttpds[*]}") -o $out/perf-step\$TDS_BENCH_STEP.data -- sleep \$TDS_BENCH_WINDOW_S > /dev/null 2>&1")
 	else
 		echo "bench: perf is not installed (apt-get install linux-perf): no profile"
 	fi

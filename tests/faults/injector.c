@@ -86,7 +86,7 @@ struct injector {
         unsigned dead_ttpd;    /* likewise, a bit per daemon */
         int ttpd_turn;         /* the next daemon fault's target */
         struct ttpd_files {    /* tds-stack's files of daemon i + 1 */
-                char part[16]; /* ttpd, ttpd2, ... */
+                char part[32]; /* ttpd, ttpd2, ... */
                 char pidfile[1024], state_file[1024], log[1024];
         } ttpd[CAMPAIGN_DAEMONS_MAX];
         char db_pidfile[1024], broker_pidfile[1024];
