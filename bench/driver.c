@@ -1064,12 +1064,23 @@ static void window_complete(struct driver *d, struct op *op, uint64_t now)
         d->sec_completed++;
 }
 
-static void sample_mem(pid_t pid, struct proc_sample *p, int first)
+/* The memory of `n` processes (a group of daemons: summed). */
+static void sample_mem(const pid_t *pids, size_t n, struct proc_sample *p,
+                       int first)
 {
         char err[256];
-        long rss, hwm;
+        long rss = 0, hwm = 0;
 
-        if (pid <= 0 || procstat_mem(pid, &rss, &hwm, err, sizeof(err)) == -1)
+        for (size_t i = 0; i < n; i++) {
+                long r, h;
+
+                if (pids[i] <= 0 ||
+                    procstat_mem(pids[i], &r, &h, err, sizeof(err)) == -1)
+                        return;
+                rss += r;
+                hwm += h;
+        }
+        if (n == 0)
                 return;
         if (first)
                 p->rss_start_kb = rss;
@@ -1079,26 +1090,52 @@ static void sample_mem(pid_t pid, struct proc_sample *p, int first)
         p->hwm_kb = hwm;
 }
 
+/*
+ * CPU seconds and main-thread waits of `n` processes, summed (the TTP
+ * daemons of one group: the TTP's cost is all of theirs).  -1 if one
+ * cannot be read (logged).
+ */
+static int sample_cpu(const pid_t *pids, size_t n, double *cpu,
+                      long long *waits)
+{
+        char err[256];
+
+        *cpu = 0;
+        *waits = 0;
+        for (size_t i = 0; i < n; i++) {
+                double c;
+                long long w;
+
+                if (procstat_cpu(pids[i], &c, err, sizeof(err)) == -1) {
+                        log_warnx("%s", err);
+                        return -1;
+                }
+                if (procstat_waits(pids[i], &w, err, sizeof(err)) == -1)
+                        w = 0;
+                *cpu += c;
+                *waits += w;
+        }
+        return 0;
+}
+
 /* At the window's start (`end` 0) and end: CPU and memory. */
 static void sample_procs(struct driver *d, int end)
 {
-        const pid_t pids[3] = {d->conf.ttpd_pid, d->conf.db_pid,
-                               d->conf.broker_pid};
+        const pid_t *pids[3] = {d->conf.ttpd_pids, &d->conf.db_pid,
+                                &d->conf.broker_pid};
+        const size_t npids[3] = {d->conf.nttpd, d->conf.db_pid > 0,
+                                 d->conf.broker_pid > 0};
         struct proc_sample *ps[3] = {&d->st->ttpd, &d->st->db, &d->st->broker};
-        char err[256];
         long long waits;
         double cpu;
 
         for (int i = 0; i < 3; i++) {
-                if (pids[i] <= 0)
+                if (npids[i] == 0)
                         continue;
-                if (procstat_cpu(pids[i], &cpu, err, sizeof(err)) == -1) {
-                        log_warnx("%s", err);
+                if (sample_cpu(pids[i], npids[i], &cpu, &waits) == -1) {
                         ps[i]->valid = 0;
                         continue;
                 }
-                if (procstat_waits(pids[i], &waits, err, sizeof(err)) == -1)
-                        waits = 0;
                 if (!end) {
                         ps[i]->valid = 1;
                         ps[i]->cpu_s = -cpu;
@@ -1107,7 +1144,7 @@ static void sample_procs(struct driver *d, int end)
                         ps[i]->cpu_s += cpu;
                         ps[i]->waits += waits;
                 }
-                sample_mem(pids[i], ps[i], !end);
+                sample_mem(pids[i], npids[i], ps[i], !end);
         }
         if (!end)
                 d->st->bench_cpu_s = -procstat_self_cpu();
@@ -1273,10 +1310,11 @@ static int load_run(struct driver *d, struct load *l, char *err, size_t errlen)
                                 }
                         }
                         if (d->in_window && now >= next_mem) {
-                                sample_mem(d->conf.ttpd_pid, &d->st->ttpd, 0);
-                                sample_mem(d->conf.db_pid, &d->st->db, 0);
-                                sample_mem(d->conf.broker_pid, &d->st->broker,
-                                           0);
+                                sample_mem(d->conf.ttpd_pids, d->conf.nttpd,
+                                           &d->st->ttpd, 0);
+                                sample_mem(&d->conf.db_pid, 1, &d->st->db, 0);
+                                sample_mem(&d->conf.broker_pid, 1,
+                                           &d->st->broker, 0);
                                 next_mem = now + 1000000;
                         }
                         if (!l->stopping && driver_stop) {

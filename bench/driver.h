@@ -37,6 +37,9 @@
 
 #define DRIVER_MAX_PROPS 32
 
+/* TTP daemons of one consumer group whose CPU is summed (--ttpd-pid). */
+#define DRIVER_TTPD_MAX 8
+
 struct driver_conf {
         const char *bootstrap;
         const char *prefix;       /* topic prefix, "tds" */
@@ -52,8 +55,11 @@ struct driver_conf {
         /* librdkafka properties for both clients, "key=value" */
         const char *props[DRIVER_MAX_PROPS];
         size_t nprops;
-        /* processes whose CPU and memory are sampled (0: none) */
-        pid_t ttpd_pid, db_pid, broker_pid;
+        /* processes whose CPU and memory are sampled (0: none); the TTP
+         * is every daemon of its consumer group, their figures summed */
+        pid_t ttpd_pids[DRIVER_TTPD_MAX];
+        size_t nttpd;
+        pid_t db_pid, broker_pid;
         /* run by /bin/sh at the start of every measured window, with
          * TDS_BENCH_STEP and TDS_BENCH_WINDOW_S set (a profiler) */
         const char *on_window;

@@ -18,6 +18,9 @@
 #                        window of the exchange run (perf-step<N>.txt)
 #   BENCH_TTPD_CONF      more ttpd.conf lines for the daemon, e.g.
 #                        "kafka.fetch.wait.max.ms 5" (docs/performance.md)
+#   BENCH_TTPDS          TTP daemons in one consumer group [1]: the figures
+#                        are the group's (throughput, and the TTP CPU of
+#                        every daemon summed)
 #   TDS_PARTITIONS       partitions per topic [8]
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -32,6 +35,8 @@ run=$(mktemp -d /tmp/tds-bench-run.XXXXXX)
 export TDS_RUN_DIR=$run TDS_BUILD_DIR=$build
 export TDS_PARTITIONS=${TDS_PARTITIONS:-8}
 export TDS_TTPD_EXTRA_CONF=${BENCH_TTPD_CONF:-}
+export TDS_TTPD_COUNT=${BENCH_TTPDS:-1}
+[[ $TDS_TTPD_COUNT =~ ^[1-8]$ ]] || { echo "run.sh: BENCH_TTPDS=$TDS_TTPD_COUNT: expected 1 to 8" >&2; exit 1; }
 stack=$root/scripts/tds-stack
 sweep=${BENCH_SWEEP:-1,4,16,64}
 duration=${BENCH_DURATION:-8}
@@ -42,7 +47,10 @@ upload_size=${BENCH_UPLOAD_SIZE-1M}
 . "$root/tests/integration/protocol_common.sh"
 
 save_logs() {
-	cp "$run/ttp/ttpd.log" "$out/ttpd.log" 2>/dev/null || true
+	local f
+	for f in "$run"/ttp/ttpd*.log; do
+		[ -f "$f" ] && cp "$f" "$out/" 2>/dev/null || true
+	done
 	cp "$run/broker/broker.log" "$out/broker.log" 2>/dev/null || true
 }
 finish() {
@@ -53,17 +61,28 @@ trap finish EXIT
 
 pid_of() { head -n1 "$1" 2>/dev/null || true; }
 
-# db_status: the MariaDB counters that tell where a durable commit goes.
+# db_status: the MariaDB counters that tell where a durable commit goes,
+# and the row lock waits (the evidence log's state row and the offsets
+# rows serialise daemons of one group; Innodb_row_lock_time is in ms).
 db_status() {
 	mariadb --defaults-file="$TDS_DB_ADMIN_CNF" -N -B -e "SHOW GLOBAL STATUS WHERE
 		Variable_name IN ('Com_commit', 'Com_rollback', 'Questions',
-		'Innodb_data_fsyncs', 'Com_stmt_execute')"
+		'Innodb_data_fsyncs', 'Com_stmt_execute', 'Innodb_row_lock_waits',
+		'Innodb_row_lock_time')"
 }
-# messages the daemon has consumed (its health file).
+# messages the daemons have consumed (their health files, summed).
 seen() {
-	local n
-	n=$(grep -o '"messages_seen":[0-9]*' "$run/ttp/state.json" 2>/dev/null | cut -d: -f2)
-	echo "${n:-0}"
+	cat "$run"/ttp/state*.json 2>/dev/null | grep -o '"messages_seen":[0-9]*' |
+		awk -F: '{ n += $2 } END { print n + 0 }'
+}
+
+# The pids of the TTP daemons, one per line: ttpd.pid, ttpd2.pid, ...
+ttpd_pids() {
+	local n f
+	for n in $(seq 1 "$TDS_TTPD_COUNT"); do
+		if [ "$n" = 1 ]; then f=$run/ttp/ttpd.pid; else f=$run/ttp/ttpd$n.pid; fi
+		pid_of "$f"
+	done
 }
 
 echo "bench: stack in $run, results in $out"
@@ -71,8 +90,13 @@ echo "bench: stack in $run, results in $out"
 eval "$("$stack" env)"
 export TDS_BOOTSTRAP TDS_STORE TDS_TTP_PUBLIC_KEY
 wait_assigned
-ttpd=$(ttpd_pid)
-pids=(--ttpd-pid "$ttpd" --db-pid "$(pid_of "$run/mariadb/mariadb.pid")"
+mapfile -t ttpds < <(ttpd_pids)
+if [ "${#ttpds[@]}" != "$TDS_TTPD_COUNT" ]; then
+	fail "$TDS_TTPD_COUNT TTP daemon(s), but pid files for ${#ttpds[@]}: ${ttpds[*]}"
+fi
+pids=()
+for p in "${ttpds[@]}"; do pids+=(--ttpd-pid "$p"); done
+pids+=(--db-pid "$(pid_of "$run/mariadb/mariadb.pid")"
 	--broker-pid "$(pid_of "$run/broker/broker.pid")")
 
 {
@@ -81,6 +105,7 @@ pids=(--ttpd-pid "$ttpd" --db-pid "$(pid_of "$run/mariadb/mariadb.pid")"
 	echo "build: $build ($(grep -m1 CMAKE_BUILD_TYPE "$build/CMakeCache.txt" | cut -d= -f2))"
 	echo "commit: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 	echo "TDS_PARTITIONS=$TDS_PARTITIONS"
+	echo "TTP daemons: $TDS_TTPD_COUNT in one consumer group (pids ${ttpds[*]})"
 	echo "ttpd.conf extra: ${TDS_TTPD_EXTRA_CONF:-none}"
 } > "$out/machine.txt"
 
@@ -88,7 +113,7 @@ hook=()
 if [ "${BENCH_PERF:-0}" = 1 ]; then
 	if command -v perf > /dev/null; then
 		# A flat CPU profile of the daemon, every thread, window by window.
-		hook=(--on-window "perf record -q -F 999 -p $ttpd -o $out/perf-step\$TDS_BENCH_STEP.data -- sleep \$TDS_BENCH_WINDOW_S > /dev/null 2>&1")
+		hook=(--on-window "perf record -q -F 999 -p $(IFS=,; echo "${ttpds[*]}") -o $out/perf-step\$TDS_BENCH_STEP.data -- sleep \$TDS_BENCH_WINDOW_S > /dev/null 2>&1")
 	else
 		echo "bench: perf is not installed (apt-get install linux-perf): no profile"
 	fi

@@ -111,7 +111,9 @@ static void usage(FILE *f)
                "clients\n"
                "Measurement:\n"
                "  --ttpd-pid PID          the daemon: CPU (/proc/PID/stat) and "
-               "RSS (VmRSS, VmHWM)\n"
+               "RSS (VmRSS, VmHWM);\n"
+               "                          again for each daemon of one "
+               "consumer group: summed\n"
                "  --db-pid PID            MariaDB, likewise (optional)\n"
                "  --broker-pid PID        the broker, likewise (optional)\n"
                "  --cores N               cores for the bound (default: online "
@@ -408,9 +410,17 @@ static int parse_options(int argc, char **argv, struct options *o)
                         o->dc.prefix = optarg;
                         break;
                 case O_TTPD_PID:
-                        if (parse_pid("--ttpd-pid", optarg, &o->dc.ttpd_pid) ==
-                            -1)
+                        /* Again for each daemon of the group. */
+                        if (o->dc.nttpd == DRIVER_TTPD_MAX) {
+                                fprintf(stderr,
+                                        "tds-bench: --ttpd-pid: at most %d\n",
+                                        DRIVER_TTPD_MAX);
                                 return -1;
+                        }
+                        if (parse_pid("--ttpd-pid", optarg,
+                                      &o->dc.ttpd_pids[o->dc.nttpd]) == -1)
+                                return -1;
+                        o->dc.nttpd++;
                         break;
                 case O_DB_PID:
                         if (parse_pid("--db-pid", optarg, &o->dc.db_pid) == -1)
@@ -598,7 +608,7 @@ static json_t *json_step(const struct report *r, const struct step_stats *s)
         int exch = s->conf.scenario == DRIVER_EXCHANGE;
         double n = (double)s->completed, rate = per_s(s);
         double cost = crypto_cost(r, s), b = bound(r, s, r->o->cores);
-        json_t *o, *timeline = json_array();
+        json_t *o, *ttpd, *timeline = json_array();
 
         for (size_t i = 0; i < s->nseconds; i++)
                 json_array_append_new(
@@ -641,8 +651,12 @@ static json_t *json_step(const struct report *r, const struct step_stats *s)
                 json_object_set_new(o, "latency_ms",
                                     json_pack("{s:o}", "upload_result",
                                               json_latency(&s->lat_a)));
-        json_object_set_new(
-            o, "ttpd", json_proc(&s->ttpd, dc->ttpd_pid, n, s->window_s, 1));
+        ttpd = json_proc(&s->ttpd, dc->nttpd ? dc->ttpd_pids[0] : 0, n,
+                         s->window_s, 1);
+        if (json_is_object(ttpd))
+                json_object_set_new(ttpd, "daemons",
+                                    json_integer((json_int_t)dc->nttpd));
+        json_object_set_new(o, "ttpd", ttpd);
         json_object_set_new(o, "mariadb",
                             json_proc(&s->db, dc->db_pid, n, s->window_s, 0));
         json_object_set_new(
@@ -656,12 +670,11 @@ static json_t *json_step(const struct report *r, const struct step_stats *s)
                       "cpu_utilization",
                       s->window_s > 0 ? s->bench_cpu_s / s->window_s : 0.0));
         json_object_set_new(o, "ttp_cpu_s_per_op",
-                            dc->ttpd_pid > 0 && s->ttpd.valid && n > 0
+                            dc->nttpd > 0 && s->ttpd.valid && n > 0
                                 ? json_real(s->ttpd.cpu_s / n)
                                 : json_null());
         json_object_set_new(o, "ttp_cpu_over_crypto",
-                            dc->ttpd_pid > 0 && s->ttpd.valid && n > 0 &&
-                                    cost > 0
+                            dc->nttpd > 0 && s->ttpd.valid && n > 0 && cost > 0
                                 ? json_real(s->ttpd.cpu_s / n / cost)
                                 : json_null());
         json_object_set_new(o, "bound_per_s", json_real(b));
@@ -795,6 +808,7 @@ static void text_errors(FILE *f, const struct driver_errors *e)
 static void text_step(FILE *f, const struct report *r,
                       const struct step_stats *s, size_t i)
 {
+        char ttp_what[64] = "TTP daemon CPU";
         const struct driver_conf *dc = &r->o->dc;
         int exch = s->conf.scenario == DRIVER_EXCHANGE;
         const char *unit = exch ? "exchange" : "upload";
@@ -831,7 +845,11 @@ static void text_step(FILE *f, const struct report *r,
                 text_latency(f, "request -> result", &s->lat_a);
         }
         text_errors(f, &s->err);
-        text_proc(f, "TTP daemon CPU", &s->ttpd, dc->ttpd_pid, s, unit, 1);
+        if (dc->nttpd > 1)
+                snprintf(ttp_what, sizeof(ttp_what), "TTP CPU (%zu daemons)",
+                         dc->nttpd);
+        text_proc(f, ttp_what, &s->ttpd, dc->nttpd ? dc->ttpd_pids[0] : 0, s,
+                  unit, 1);
         text_proc(f, "MariaDB CPU", &s->db, dc->db_pid, s, unit, 0);
         text_proc(f, "broker CPU", &s->broker, dc->broker_pid, s, unit, 0);
         fprintf(
@@ -841,7 +859,7 @@ static void text_step(FILE *f, const struct report *r,
             unit, s->window_s > 0 ? s->bench_cpu_s / s->window_s * 100 : 0.0);
         fprintf(f, "  %-22s %.0f %ss/s on %.0f cores; achieved/bound = %.4f\n",
                 "crypto bound", b, unit, r->o->cores, b > 0 ? rate / b : 0.0);
-        if (dc->ttpd_pid > 0 && s->ttpd.valid && s->completed > 0 && cost > 0)
+        if (dc->nttpd > 0 && s->ttpd.valid && s->completed > 0 && cost > 0)
                 fprintf(f,
                         "  %-22s %.3f ms / %.3f ms = %.1fx its signature "
                         "cost\n",

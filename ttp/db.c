@@ -37,6 +37,13 @@ static const struct {
                         "WHERE group_id = ? AND topic = ? AND "
                         "partition_id = ? FOR UPDATE",
                         3},
+    /* A partition's row before its first message is applied, with no
+     * offset yet (-1), so that DB_OFFSET_LOCK has a row to lock
+     * (engine.c part_claim()); a duplicate is another daemon's row. */
+    [DB_OFFSET_CREATE] = {"INSERT IGNORE INTO consumer_offsets (group_id, "
+                          "topic, partition_id, next_offset, updated_at) "
+                          "VALUES (?, ?, ?, -1, UTC_TIMESTAMP(6))",
+                          3},
     [DB_OFFSET_SET] = {"INSERT INTO consumer_offsets (group_id, topic, "
                        "partition_id, next_offset, updated_at) "
                        "VALUES (?, ?, ?, ?, UTC_TIMESTAMP(6)) "
@@ -66,6 +73,15 @@ static const struct {
     [DB_OUTBOX_MARK_SENT] = {"UPDATE outbox SET sent_at = UTC_TIMESTAMP(6) "
                              "WHERE seq = ? AND sent_at IS NULL",
                              1},
+    /* One relay at a time publishes the outbox of this database, however
+     * many daemons share it (relay.c relay_drain()).  A named lock is the
+     * session's: a daemon that dies releases it with its connection. */
+    [DB_RELAY_LOCK] = {"SELECT GET_LOCK(LEFT(CONCAT('tds.relay.', "
+                       "DATABASE()), 64), ?)",
+                       1},
+    [DB_RELAY_UNLOCK] = {"SELECT RELEASE_LOCK(LEFT(CONCAT('tds.relay.', "
+                         "DATABASE()), 64))",
+                         0},
     [DB_USER_GET] = {"SELECT public_key FROM users WHERE user_id = ?", 1},
     [DB_USER_LOCK] = {"SELECT public_key FROM users WHERE user_id = ? "
                       "FOR UPDATE",

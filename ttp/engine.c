@@ -1564,6 +1564,48 @@ static enum verdict dispatch(struct txn *t)
 /* ---- the batch: one transaction around many messages ------------------ */
 
 /*
+ * Lock the offset row of `topic` [`partition`] and read its next offset
+ * into `next` (-1: every offset is new).  0, or -1 (t->dberr).
+ *
+ * A partition that has no row yet gets one first (next_offset -1).
+ * Locking a row that does not exist locks nothing under READ COMMITTED
+ * (no gap locks): two daemons of one group that both held the partition
+ * across a rebalance (the one that lost it still applying its batch)
+ * would then both apply its first messages and both commit them.  With
+ * the row, the second waits for the first's COMMIT and skips what it
+ * applied, as it does for every later message.
+ */
+static int offset_lock(struct txn *t, const char *topic, int32_t partition,
+                       int64_t *next)
+{
+        struct db_val args[3] = {DB_STR(t->e->conf->group_id), DB_STR(topic),
+                                 DB_I64(partition)};
+        struct db_out col = DB_OUT_I64();
+        int found;
+
+        if (db_query(t->e->db, DB_OFFSET_LOCK, args, 3, &col, 1, NULL, NULL,
+                     &found, t->dberr, sizeof(t->dberr)) == -1)
+                return -1;
+        if (!found) {
+                /* Waits for another daemon's uncommitted row, if any. */
+                if (db_exec(t->e->db, DB_OFFSET_CREATE, args, 3, NULL, t->dberr,
+                            sizeof(t->dberr)) == -1 ||
+                    db_query(t->e->db, DB_OFFSET_LOCK, args, 3, &col, 1, NULL,
+                             NULL, &found, t->dberr, sizeof(t->dberr)) == -1)
+                        return -1;
+                if (!found) {
+                        snprintf(t->dberr, sizeof(t->dberr),
+                                 "consumer_offsets: no row for %s [%d] after "
+                                 "creating it",
+                                 topic, partition);
+                        return -1;
+                }
+        }
+        *next = col.i;
+        return 0;
+}
+
+/*
  * The partition of `topic` [`partition`] in the open batch; the first
  * time, its offset row is locked (so a message at or below the stored
  * offset is never applied twice, even by a second daemon after a
@@ -1574,7 +1616,6 @@ static struct batch_part *part_claim(struct txn *t, const char *topic,
 {
         struct batch *b = &t->e->batch;
         struct batch_part *p;
-        int found;
 
         for (size_t i = 0; i < b->nparts; i++)
                 if (b->parts[i].partition == partition &&
@@ -1598,17 +1639,8 @@ static struct batch_part *part_claim(struct txn *t, const char *topic,
         memset(p, 0, sizeof(*p));
         snprintf(p->topic, sizeof(p->topic), "%s", topic);
         p->partition = partition;
-        {
-                struct db_val args[3] = {DB_STR(t->e->conf->group_id),
-                                         DB_STR(topic), DB_I64(partition)};
-                struct db_out col = DB_OUT_I64();
-
-                if (db_query(t->e->db, DB_OFFSET_LOCK, args, 3, &col, 1, NULL,
-                             NULL, &found, t->dberr, sizeof(t->dberr)) == -1)
-                        return NULL;
-                /* No row yet: every offset is new. */
-                p->next = found ? col.i : -1;
-        }
+        if (offset_lock(t, topic, partition, &p->next) == -1)
+                return NULL;
         b->nparts++;
         return p;
 }
@@ -1684,11 +1716,13 @@ static void batch_rows_clear(struct engine *e)
 }
 
 /*
- * Room for `n` parameters of the bulk statements; NULL out of memory.
- * Never NULL for n == 0: a batch with nothing to write (all its messages
- * redeliveries applied before) once failed here as "out of memory" on a
- * daemon that had not written anything yet, for ever, since the same
- * redeliveries came first again after every retry (fault campaign).
+ * Room for `n` parameters of an array-bound statement; NULL only when
+ * out of memory.  A batch may write no row at all (every message a
+ * retry answered again, or a redelivery skipped): with n 0 a daemon
+ * whose first batch that was had no array yet, and the NULL it got was
+ * taken for "out of memory", so that batch failed for ever (found by the
+ * two-daemon fault campaign: a restarted daemon's first batch was its
+ * clients' retries).
  */
 static struct db_val *batch_params(struct engine *e, size_t n)
 {

@@ -21,6 +21,8 @@
 /* Idle, the thread still serves the producer's callbacks this often;
  * after a failure it tries again this often. */
 #define RELAY_TICK_MS 1000
+/* How long a relay waits for another daemon's to finish its drain. */
+#define RELAY_LOCK_WAIT_S 5
 
 struct relay {
         const struct ttp_conf *conf;
@@ -284,16 +286,60 @@ static int relay_batch(struct relay *r, char *err, size_t errlen)
         return (int)marked;
 }
 
+/*
+ * Take the outbox of this database for a drain: 0, or -1 (err) when
+ * another daemon's relay kept it for RELAY_LOCK_WAIT_S or the lock
+ * failed.  Two daemons of one group share the outbox; without the lock
+ * both relays read the same unsent rows and published nearly every
+ * reply twice (correct, since clients drop a repeated msg_id, but twice
+ * the traffic).  Rows are not split between relays (SKIP LOCKED): a
+ * recipient's replies would then leave in two orders.
+ */
+static int relay_lock(struct relay *r, char *err, size_t errlen)
+{
+        struct db_val wait = DB_I64(RELAY_LOCK_WAIT_S);
+        struct db_out got = DB_OUT_I64();
+        int found;
+
+        if (db_query(r->db, DB_RELAY_LOCK, &wait, 1, &got, 1, NULL, NULL,
+                     &found, err, errlen) == -1)
+                return -1;
+        if (!found || got.is_null || got.i != 1) {
+                snprintf(err, errlen,
+                         "the outbox is being published by another daemon's "
+                         "relay for more than %d s; trying again",
+                         RELAY_LOCK_WAIT_S);
+                return -1;
+        }
+        return 0;
+}
+
+/* Give the outbox back; a lost session released it already. */
+static void relay_unlock(struct relay *r)
+{
+        struct db_out released = DB_OUT_I64();
+        char err[512];
+        int found;
+
+        if (db_query(r->db, DB_RELAY_UNLOCK, NULL, 0, &released, 1, NULL, NULL,
+                     &found, err, sizeof(err)) == -1 &&
+            !db_error_is_connection(db_errno(r->db)))
+                log_warnx("relay: releasing the outbox lock: %s", err);
+}
+
 static int relay_drain(struct relay *r, char *err, size_t errlen)
 {
-        int total = 0, n;
+        int total = 0, n = 0;
 
+        if (relay_lock(r, err, errlen) == -1)
+                return -1;
         do {
                 if ((n = relay_batch(r, err, errlen)) == -1)
-                        return -1;
+                        break;
                 total += n;
         } while (n == (int)r->batch);
-        return total;
+        relay_unlock(r);
+        return n == -1 ? -1 : total;
 }
 
 /*

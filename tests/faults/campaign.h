@@ -24,6 +24,8 @@
 #include "schedule.h"
 
 #define CAMPAIGN_PARTIES_MAX 32
+/* TTP daemons in one consumer group (--daemons; tds-stack's ttpd, ttpd2...) */
+#define CAMPAIGN_DAEMONS_MAX 4
 
 /* Where the stack is (from `tds-stack env`) and the tools that drive it. */
 struct campaign_paths {
@@ -141,8 +143,9 @@ struct figures {
         long fired[FK_COUNT];
         long crash_reached[3], crash_missed[3]; /* after-commit, -publish,
                                                  * mid-batch */
-        long ttpd_kills;  /* SIGKILLs and deaths at crash points */
-        long ttpd_starts; /* starts after a death */
+        long ttpd_kills; /* SIGKILLs and deaths at crash points */
+        long ttpd_kills_of[CAMPAIGN_DAEMONS_MAX]; /* the same, by daemon */
+        long ttpd_starts;                         /* starts after a death */
         long db_kills, db_starts;
         long db_kill_commit; /* SIGKILLs while the daemon was in COMMIT */
         long probes, probes_answered;
@@ -160,6 +163,7 @@ struct campaign {
         struct campaign_paths paths;
         uint64_t seed;
         int scale;
+        int daemons; /* TTP daemons in the group, the faults' targets */
         long min_exchanges;
         int nparties;
         int inflight; /* exchanges at once */

@@ -111,14 +111,19 @@ static void usage(FILE *out)
                 "                      [--exchanges N] [--parties K] "
                 "[--inflight W] [--scale S]\n"
                 "                      [--soak] [--drain SECONDS] "
-                "[--verbose]\n"
+                "[--daemons N] [--verbose]\n"
                 "\n"
                 "Runs against the stack `tds-stack env` describes (its "
                 "variables in the\n"
                 "environment).  Defaults: %d exchanges, %d parties, %d at "
                 "once, scale 1\n"
                 "(the CI campaign); --soak is scale 5 and 5 times the "
-                "exchanges.\n",
+                "exchanges.\n"
+                "--daemons N: the stack runs N TTP daemons in one consumer "
+                "group\n"
+                "(tds-stack with TDS_TTPD_COUNT=N); the daemon faults take "
+                "turns\n"
+                "among them.\n",
                 FC_DEFAULT_EXCHANGES, FC_DEFAULT_PARTIES, FC_DEFAULT_INFLIGHT);
 }
 
@@ -157,17 +162,23 @@ static uint64_t random_seed(void)
         return v;
 }
 
-/* Figures the daemon's log holds: how the lost COMMITs resolved, the
- * crash points, redelivered messages skipped, and any offset alarm. */
-static void scan_daemon_log(struct campaign *c)
+/* Figures a daemon's log holds: how the lost COMMITs resolved, the
+ * crash points, redelivered messages skipped, and any offset alarm.
+ * Daemon `n` (1 is the first) logs to tds-stack's ttp/ttpd[n].log. */
+static void scan_daemon_log(struct campaign *c, int n)
 {
-        char path[2048], line[4096];
+        char path[2048], line[4096], num[16] = "";
         struct figures *f = &c->fig;
         FILE *fp;
 
-        snprintf(path, sizeof(path), "%s/ttp/ttpd.log", c->paths.run_dir);
-        if ((fp = fopen(path, "r")) == NULL)
+        if (n > 1)
+                snprintf(num, sizeof(num), "%d", n);
+        snprintf(path, sizeof(path), "%s/ttp/ttpd%s.log", c->paths.run_dir,
+                 num);
+        if ((fp = fopen(path, "r")) == NULL) {
+                campaign_violation(c, NULL, "%s: %s", path, strerror(errno));
                 return;
+        }
         while (fgets(line, sizeof(line), fp) != NULL) {
                 if (strstr(line, "commit lost with the connection had "
                                  "happened"))
@@ -247,6 +258,14 @@ static void print_figures(struct campaign *c, const struct schedule *s,
                f->crash_reached[0] + f->crash_reached[1] + f->crash_reached[2],
                f->crash_reached[0], f->crash_reached[1], f->crash_reached[2],
                f->crash_missed[0] + f->crash_missed[1] + f->crash_missed[2]);
+        if (c->daemons > 1) {
+                printf("  by daemon           ");
+                printf("ttpd %ld", f->ttpd_kills_of[0]);
+                for (int i = 1; i < c->daemons; i++)
+                        printf(", ttpd%d %ld", i + 1, f->ttpd_kills_of[i]);
+                printf(" (one group: each kill moved partitions to the "
+                       "others and back)\n");
+        }
         printf("daemon starts         %ld (%ld daemon faults, %ld of them "
                "with a crash point)\n",
                f->ttpd_starts, kills_by_us,
@@ -304,7 +323,13 @@ static int shortfall(const struct campaign *c, const struct schedule *s,
                          "%ld daemon kills, at least %ld "
                          "promised",
                          f->ttpd_kills, 20L * c->scale);
-        else if (f->db_kills < 2L * c->scale)
+        for (int i = 0; i < c->daemons && why[0] == '\0' && c->scale > 0; i++)
+                if (f->ttpd_kills_of[i] == 0)
+                        snprintf(why, whylen,
+                                 "daemon %d of %d was never killed: its "
+                                 "partitions never moved",
+                                 i + 1, c->daemons);
+        if (why[0] == '\0' && f->db_kills < 2L * c->scale)
                 snprintf(why, whylen,
                          "%ld database kills, at least %ld "
                          "promised",
@@ -397,6 +422,7 @@ int main(int argc, char **argv)
             {"scale", required_argument, NULL, 'S'},
             {"soak", no_argument, NULL, 'k'},
             {"drain", required_argument, NULL, 'd'},
+            {"daemons", required_argument, NULL, 'D'},
             {"stack", required_argument, NULL, 't'},
             {"broker-ctl", required_argument, NULL, 'b'},
             {"verbose", no_argument, NULL, 'v'},
@@ -416,6 +442,7 @@ int main(int argc, char **argv)
         c.nparties = FC_DEFAULT_PARTIES;
         c.inflight = FC_DEFAULT_INFLIGHT;
         c.scale = 1;
+        c.daemons = 1;
         c.drain_s = FC_DEFAULT_DRAIN_S;
         while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
                 switch (ch) {
@@ -445,6 +472,10 @@ int main(int argc, char **argv)
                 case 'd':
                         c.drain_s =
                             (int)parse_long("--drain", optarg, 10, 3600);
+                        break;
+                case 'D':
+                        c.daemons = (int)parse_long("--daemons", optarg, 1,
+                                                    CAMPAIGN_DAEMONS_MAX);
                         break;
                 case 't':
                         c.paths.stack = optarg;
@@ -499,12 +530,15 @@ int main(int argc, char **argv)
             -1)
                 campaign_fatal("out of memory");
         printf("campaign: %ld exchanges at least, %d parties, %d at once, "
-               "scale %d, %zu faults:\n",
-               c.min_exchanges, c.nparties, c.inflight, c.scale, s.n);
+               "scale %d, %d daemon(s), %zu faults:\n",
+               c.min_exchanges, c.nparties, c.inflight, c.scale, c.daemons,
+               s.n);
         schedule_print(&s, stdout);
         printf("replay: faults_campaign.sh BUILD_DIR --seed %" PRIu64
-               " --exchanges %ld --parties %d --inflight %d --scale %d\n",
-               c.seed, c.min_exchanges, c.nparties, c.inflight, c.scale);
+               " --exchanges %ld --parties %d --inflight %d --scale %d"
+               " --daemons %d\n",
+               c.seed, c.min_exchanges, c.nparties, c.inflight, c.scale,
+               c.daemons);
         if ((fc_inj = injector_new(&c, &s, err, sizeof(err))) == NULL)
                 campaign_fatal("%s", err);
         {
@@ -558,7 +592,8 @@ int main(int argc, char **argv)
 
         if (checks_run(&c, err, sizeof(err)) == -1)
                 campaign_fatal("checks: %s", err);
-        scan_daemon_log(&c);
+        for (int n = 1; n <= c.daemons; n++)
+                scan_daemon_log(&c, n);
         for (int i = 0; i < c.nparties; i++) {
                 c.fig.dups_dropped += pc_reader_dups(c.parties[i].r, NULL);
                 c.fig.transient += pc_reader_transient(c.parties[i].r, NULL, 0);

@@ -7,7 +7,8 @@
 # happens.  The run directory is removed at the end unless
 # TDS_FAULTS_KEEP=1 (its faults/injector.log, ttp/ttpd.log and
 # mariadb/mariadb.log tell the story of a failure); TDS_FAULTS_RUN_DIR
-# chooses it (it must not exist yet, or be empty).
+# chooses it (it must not exist yet, or be empty).  With --daemons N the
+# stack runs N daemons in one consumer group (TDS_TTPD_COUNT=N).
 set -euo pipefail
 [ $# -ge 1 ] || { echo "usage: $0 BUILD_DIR [fault_campaign options]" >&2; exit 2; }
 build=$(cd "$1" && pwd)
@@ -24,6 +25,17 @@ else
 fi
 run=$(cd "$run" && pwd)
 export TDS_RUN_DIR=$run TDS_BUILD_DIR=$build
+# --daemons N (passed on to the campaign): as many daemons on the stack.
+daemons=1
+args=("$@")
+for ((i = 0; i < ${#args[@]}; i++)); do
+	case "${args[i]}" in
+	--daemons) daemons=${args[i + 1]:-} ;;
+	--daemons=*) daemons=${args[i]#--daemons=} ;;
+	esac
+done
+[[ $daemons =~ ^[1-9]$ ]] || { echo "--daemons $daemons: expected 1 to 9" >&2; exit 2; }
+export TDS_TTPD_COUNT=$daemons
 # A SIGKILLed daemon's successor gets its partitions about two session
 # timeouts later (docs/local-stack.md): 3 s instead of the stack's 6 s
 # halves the cost of the campaign's twenty-odd kills.
@@ -83,13 +95,13 @@ fi
 # A sanitizer build of the daemon (or the broker) writes its reports to
 # the run directory: there must be none, whatever the faults did.
 "$stack" down > /dev/null 2>&1 || true
-if ls "$run"/ttp/sanitizer.* "$run"/broker/sanitizer.* > /dev/null 2>&1; then
+if ls "$run"/ttp/sanitizer*.* "$run"/broker/sanitizer.* > /dev/null 2>&1; then
 	echo "not ok - sanitizer reports:"
-	head -n 60 "$run"/ttp/sanitizer.* "$run"/broker/sanitizer.* 2>/dev/null
+	head -n 60 "$run"/ttp/sanitizer*.* "$run"/broker/sanitizer.* 2>/dev/null
 	status=1
 fi
 if [ $status -ne 0 ]; then
 	echo "--- the last lines of the daemon's and the injector's logs" >&2
-	tail -n 40 "$run/ttp/ttpd.log" "$run/faults/injector.log" >&2 2>/dev/null || true
+	tail -n 40 "$run"/ttp/ttpd*.log "$run/faults/injector.log" >&2 2>/dev/null || true
 fi
 exit $status

@@ -65,6 +65,7 @@ struct running {
         int quiet;               /* outbox found empty, times in a row */
         int64_t next_poll;
         pid_t target;      /* the crash-point daemon */
+        int daemon;        /* a daemon fault's target (index in inj->ttpd) */
         int was_alive;     /* the part ran when we killed it */
         long crash_before; /* crash-point lines in the log before it */
 };
@@ -81,9 +82,14 @@ struct injector {
         int killer_running;
         int logfd;
         int64_t next_watch;
-        int dead_ttpd, dead_db; /* died without a fault: to start again */
-        char ttpd_pidfile[1024], db_pidfile[1024], broker_pidfile[1024];
-        char state_file[1024], ttpd_log[1024];
+        int dead_db;           /* died without a fault: to start again */
+        unsigned dead_ttpd;    /* likewise, a bit per daemon */
+        int ttpd_turn;         /* the next daemon fault's target */
+        struct ttpd_files {    /* tds-stack's files of daemon i + 1 */
+                char part[32]; /* ttpd, ttpd2, ... */
+                char pidfile[1024], state_file[1024], log[1024];
+        } ttpd[CAMPAIGN_DAEMONS_MAX];
+        char db_pidfile[1024], broker_pidfile[1024];
 };
 
 static const char *const inj_crash_points[] = {"after-commit", "after-publish",
@@ -157,9 +163,9 @@ static int alive(pid_t pid)
         return ok;
 }
 
-static int ttpd_alive(struct injector *inj)
+static int ttpd_alive(struct injector *inj, int i)
 {
-        return alive(pid_of(inj->ttpd_pidfile, "tds-ttpd"));
+        return alive(pid_of(inj->ttpd[i].pidfile, "tds-ttpd"));
 }
 
 static int db_alive(struct injector *inj)
@@ -167,22 +173,23 @@ static int db_alive(struct injector *inj)
         return alive(pid_of(inj->db_pidfile, "mariadbd"));
 }
 
-/* The daemon is on the database and holds partitions: its state file,
+/* Daemon i is on the database and holds partitions: its state file,
  * written after `after` (realtime, so that a state written before a
  * fault does not count). */
-static int ttpd_consuming(struct injector *inj, const struct timespec *after)
+static int ttpd_consuming(struct injector *inj, int i,
+                          const struct timespec *after)
 {
+        const char *state_file = inj->ttpd[i].state_file;
         char buf[4096];
         struct stat st;
         FILE *f;
         size_t n;
 
-        if (stat(inj->state_file, &st) == -1 ||
-            st.st_mtim.tv_sec < after->tv_sec ||
+        if (stat(state_file, &st) == -1 || st.st_mtim.tv_sec < after->tv_sec ||
             (st.st_mtim.tv_sec == after->tv_sec &&
              st.st_mtim.tv_nsec <= after->tv_nsec))
                 return 0;
-        if ((f = fopen(inj->state_file, "r")) == NULL)
+        if ((f = fopen(state_file, "r")) == NULL)
                 return 0;
         n = fread(buf, 1, sizeof(buf) - 1, f);
         fclose(f);
@@ -191,6 +198,17 @@ static int ttpd_consuming(struct injector *inj, const struct timespec *after)
                strstr(buf, "\"kafka\":\"ok\"") != NULL &&
                strstr(buf, "\"assigned_partitions\":0") == NULL &&
                strstr(buf, "\"assigned_partitions\":") != NULL;
+}
+
+/* Every daemon is back on the database and consuming (after a database
+ * fault, which they all saw). */
+static int ttpd_all_consuming(struct injector *inj,
+                              const struct timespec *after)
+{
+        for (int i = 0; i < inj->c->daemons; i++)
+                if (!ttpd_consuming(inj, i, after))
+                        return 0;
+        return 1;
 }
 
 /* Lines of the daemon's log that contain `needle`. */
@@ -420,6 +438,15 @@ static void run_begin(struct injector *inj, struct running *r,
         r->active = 1;
         r->since = now;
         schedule_describe(f, what, sizeof(what));
+        if (f->kind <= FK_TTPD_MID_BATCH) {
+                /* Daemon faults take turns among the daemons, so that
+                 * each loses and regains its partitions. */
+                r->daemon = inj->ttpd_turn++ % inj->c->daemons;
+                if (inj->c->daemons > 1)
+                        snprintf(what + strlen(what),
+                                 sizeof(what) - strlen(what), " of %s",
+                                 inj->ttpd[r->daemon].part);
+        }
         inj_note(inj, "fault %zu/%zu: %s (progress %ld)", inj->next + 1,
                  inj->s->n, what, inj->c->progress);
         inj->c->fig.fired[f->kind]++;
@@ -461,33 +488,36 @@ static int started(struct injector *inj, struct running *r, const char *part)
 static void run_ttpd(struct injector *inj, struct running *r, int64_t now)
 {
         struct figures *fig = &inj->c->fig;
+        const struct ttpd_files *t = &inj->ttpd[r->daemon];
         int ci = crash_index(r->kind);
 
         if (!helper_done(r))
                 return;
         switch (r->phase) {
         case 0: /* a recovery starts at phase 2 */
-                r->was_alive = ttpd_alive(inj);
-                step(r, 1, inj_stack(inj, NULL, "kill", NULL, "ttpd"));
+                r->was_alive = ttpd_alive(inj, r->daemon);
+                step(r, 1, inj_stack(inj, NULL, "kill", NULL, t->part));
                 break;
         case 1:
-                if (r->was_alive)
+                if (r->was_alive) {
                         fig->ttpd_kills++;
+                        fig->ttpd_kills_of[r->daemon]++;
+                }
                 if (ci < 0) {
-                        step(r, 3, inj_stack(inj, NULL, "start", NULL, "ttpd"));
+                        step(r, 3,
+                             inj_stack(inj, NULL, "start", NULL, t->part));
                         break;
                 }
-                r->crash_before =
-                    log_count(inj->ttpd_log, "test crash point '");
+                r->crash_before = log_count(t->log, "test crash point '");
                 step(r, 4,
                      inj_stack(inj, inj_crash_points[ci], "start", "--no-wait",
-                               "ttpd"));
+                               t->part));
                 break;
         case 2: /* recovery: just start */
-                step(r, 3, inj_stack(inj, NULL, "start", NULL, "ttpd"));
+                step(r, 3, inj_stack(inj, NULL, "start", NULL, t->part));
                 break;
         case 3:
-                if (!started(inj, r, "ttpd"))
+                if (!started(inj, r, t->part))
                         break;
                 fig->ttpd_starts++;
                 run_end(inj, r, now);
@@ -499,14 +529,15 @@ static void run_ttpd(struct injector *inj, struct running *r, int64_t now)
                                  "the crash-point daemon did not start "
                                  "cleanly (status %d)",
                                  r->status);
-                r->target = pid_of(inj->ttpd_pidfile, "tds-ttpd");
+                r->target = pid_of(t->pidfile, "tds-ttpd");
                 r->until = now + INJ_CRASH_WAIT_MS;
                 r->phase = 5;
                 break;
         case 5:
                 if (!alive(r->target)) {
-                        long n = log_count(inj->ttpd_log, "test crash point '");
+                        long n = log_count(t->log, "test crash point '");
                         fig->ttpd_kills++;
+                        fig->ttpd_kills_of[r->daemon]++;
                         if (n > r->crash_before)
                                 fig->crash_reached[ci]++;
                         else
@@ -514,7 +545,8 @@ static void run_ttpd(struct injector *inj, struct running *r, int64_t now)
                         inj_note(inj, "the daemon %s at crash point %s",
                                  n > r->crash_before ? "died" : "DIED, NOT",
                                  inj_crash_points[ci]);
-                        step(r, 3, inj_stack(inj, NULL, "start", NULL, "ttpd"));
+                        step(r, 3,
+                             inj_stack(inj, NULL, "start", NULL, t->part));
                 } else if (now >= r->until) {
                         fig->crash_missed[ci]++;
                         inj_note(inj,
@@ -523,7 +555,7 @@ static void run_ttpd(struct injector *inj, struct running *r, int64_t now)
                                  inj_crash_points[ci],
                                  INJ_CRASH_WAIT_MS / 1000);
                         r->was_alive = 1;
-                        step(r, 1, inj_stack(inj, NULL, "kill", NULL, "ttpd"));
+                        step(r, 1, inj_stack(inj, NULL, "kill", NULL, t->part));
                         r->kind = FK_TTPD_KILL; /* then a plain start */
                 }
                 break;
@@ -603,7 +635,7 @@ static void run_db(struct injector *inj, struct running *r, int64_t now)
                 r->phase = 4;
                 break;
         case 4:
-                if (ttpd_consuming(inj, &r->started)) {
+                if (ttpd_all_consuming(inj, &r->started)) {
                         run_end(inj, r, now);
                 } else if (now >= r->until) {
                         campaign_violation(inj->c, NULL,
@@ -708,7 +740,7 @@ static void run_db_last(struct injector *inj, struct running *r, int64_t now)
                 r->phase = 8;
                 break;
         case 8:
-                if (!ttpd_consuming(inj, &r->started) && now < r->until)
+                if (!ttpd_all_consuming(inj, &r->started) && now < r->until)
                         break;
                 r->until = now + 15000;
                 r->phase = 9;
@@ -899,13 +931,17 @@ static void watch(struct injector *inj, int64_t now)
                         inj->c->fig.own_deaths++;
                         inj->dead_db = 1;
                 }
-                if (!ttpd_fault && !inj->dead_ttpd && !ttpd_alive(inj)) {
+                for (int i = 0; i < inj->c->daemons; i++) {
+                        /* A daemon fault exempts its target only. */
+                        if ((ttpd_fault && inj->excl.daemon == i) ||
+                            (inj->dead_ttpd & (1u << i)) || ttpd_alive(inj, i))
+                                continue;
                         campaign_violation(inj->c, NULL,
-                                           "tds-ttpd died without a fault "
-                                           "(see %s/ttp/ttpd.log)",
-                                           inj->c->paths.run_dir);
+                                           "tds-ttpd (%s) died without a "
+                                           "fault (see %s)",
+                                           inj->ttpd[i].part, inj->ttpd[i].log);
                         inj->c->fig.own_deaths++;
-                        inj->dead_ttpd = 1;
+                        inj->dead_ttpd |= 1u << i;
                 }
         }
         if (inj->excl.active || !(inj->dead_db || inj->dead_ttpd))
@@ -916,12 +952,16 @@ static void watch(struct injector *inj, int64_t now)
         inj->excl.kind = inj->dead_db ? FK_DB_KILL : FK_TTPD_KILL;
         inj->excl.phase = 2;
         inj->excl.since = now;
-        inj_note(inj, "starting %s again",
-                 inj->dead_db ? "mariadbd" : "tds-ttpd");
-        if (inj->dead_db)
+        if (inj->dead_db) {
+                inj_note(inj, "starting mariadbd again");
                 inj->dead_db = 0;
-        else
-                inj->dead_ttpd = 0;
+                return;
+        }
+        while (!(inj->dead_ttpd & (1u << inj->excl.daemon)))
+                inj->excl.daemon++;
+        inj->dead_ttpd &= ~(1u << inj->excl.daemon);
+        inj_note(inj, "starting tds-ttpd (%s) again",
+                 inj->ttpd[inj->excl.daemon].part);
 }
 
 void injector_tick(struct injector *inj, int64_t now)
@@ -1013,7 +1053,9 @@ int injector_settle(struct injector *inj, int timeout_s, char *err,
                 bad |= helper_wait(inj_ctl(inj, "clear-errors", apis[i], NULL,
                                            NULL)) != 0;
         bad |= helper_wait(inj_stack(inj, NULL, "start", NULL, "db")) != 0;
-        bad |= helper_wait(inj_stack(inj, NULL, "start", NULL, "ttpd")) != 0;
+        for (int i = 0; i < inj->c->daemons; i++)
+                bad |= helper_wait(inj_stack(inj, NULL, "start", NULL,
+                                             inj->ttpd[i].part)) != 0;
         workload_unstall(inj->c);
         if (bad) {
                 snprintf(err, errlen,
@@ -1023,6 +1065,22 @@ int injector_settle(struct injector *inj, int timeout_s, char *err,
                 return -1;
         }
         return 0;
+}
+
+/* tds-stack's names for daemon `n` (1 is the first: ttpd, ttp/ttpd.pid,
+ * ttp/state.json, ttp/ttpd.log; then ttpd2, ttp/ttpd2.pid, ...). */
+static void ttpd_files_init(struct ttpd_files *t, const char *run_dir, int n)
+{
+        char num[16] = "";
+
+        if (n > 1)
+                snprintf(num, sizeof(num), "%d", n);
+        snprintf(t->part, sizeof(t->part), "ttpd%s", num);
+        snprintf(t->pidfile, sizeof(t->pidfile), "%s/ttp/ttpd%s.pid", run_dir,
+                 num);
+        snprintf(t->state_file, sizeof(t->state_file), "%s/ttp/state%s.json",
+                 run_dir, num);
+        snprintf(t->log, sizeof(t->log), "%s/ttp/ttpd%s.log", run_dir, num);
 }
 
 struct injector *injector_new(struct campaign *c, const struct schedule *s,
@@ -1052,16 +1110,12 @@ struct injector *injector_new(struct campaign *c, const struct schedule *s,
                 free(inj);
                 return NULL;
         }
-        snprintf(inj->ttpd_pidfile, sizeof(inj->ttpd_pidfile),
-                 "%s/ttp/ttpd.pid", c->paths.run_dir);
+        for (int i = 0; i < c->daemons; i++)
+                ttpd_files_init(&inj->ttpd[i], c->paths.run_dir, i + 1);
         snprintf(inj->db_pidfile, sizeof(inj->db_pidfile),
                  "%s/mariadb/mariadb.pid", c->paths.run_dir);
         snprintf(inj->broker_pidfile, sizeof(inj->broker_pidfile),
                  "%s/broker/broker.pid", c->paths.run_dir);
-        snprintf(inj->state_file, sizeof(inj->state_file), "%s/ttp/state.json",
-                 c->paths.run_dir);
-        snprintf(inj->ttpd_log, sizeof(inj->ttpd_log), "%s/ttp/ttpd.log",
-                 c->paths.run_dir);
         return inj;
 }
 

@@ -81,4 +81,24 @@ for point in after-commit after-publish mid-batch; do
 	ok "$point: after restart exactly one receipt and one delivery, outbox drained"
 done
 
+# A freshly started daemon whose first batch writes no row: the last
+# exchange's download.receipt sent again (the same bytes, so the same
+# msg_id), a retry whose replies are re-published and nothing else.  Its
+# batch once failed as "out of memory" for ever in a daemon that had
+# never written a row (found by the two-daemon fault campaign).
+stop_ttpd
+start
+receipt_id=$(grep '^receipt=' "$run/protocol-exchange-$fid.state" | grep -o '"msg_id":"[0-9a-f]*"' | cut -d'"' -f4)
+[ ${#receipt_id} = 32 ] || fail "no msg_id in the receipt of $fid"
+db() { mariadb --defaults-file="$TDS_DB_ADMIN_CNF" tds -N -B -e "$1"; }
+since=$(db "SELECT UTC_TIMESTAMP(6)")
+"$ptest" exchange-send "$fid" || fail "retry as first batch: exchange-send"
+for ((i = 0; i < 50; i++)); do
+	again=$(db "SELECT COUNT(*) FROM outbox WHERE request_msg_id = UNHEX('$receipt_id') AND sent_at > '$since'")
+	[ "$again" = 2 ] && break
+	sleep 0.2
+done
+[ "$again" = 2 ] || fail "retry as a restarted daemon's first batch: receipt and delivery not published again within 10 s ($again); $(grep 'was not applied' "$run/ttp/ttpd.log" | tail -n1)"
+ok "a restarted daemon's first batch, a retry that writes no row: its replies published again"
+
 echo "$pass passed, 0 failed"
