@@ -33,25 +33,10 @@ static char g_tmp[PATH_MAX]; /* the mkdtemp directory */
 static char g_root[PATH_MAX];
 static struct store *g_store;
 
-/* snprintf that must not truncate: test paths are short. */
-static void fmt(char *out, size_t outlen, const char *f, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void fmt(char *out, size_t outlen, const char *f, ...)
-{
-        va_list ap;
-        int n;
-
-        va_start(ap, f);
-        n = vsnprintf(out, outlen, f, ap);
-        va_end(ap);
-        REQUIRE(n >= 0 && (size_t)n < outlen);
-}
-
 /* The absolute path of the store-relative `rel`. */
 static void abs_path(char *out, size_t outlen, const char *rel)
 {
-        fmt(out, outlen, "%s/%s", g_root, rel);
+        unit_fmt(out, outlen, "%s/%s", g_root, rel);
 }
 
 static void write_file(const char *path, const void *buf, size_t len)
@@ -184,13 +169,13 @@ static void test_open(void)
         CHECK(store_open(NULL, NULL, 0) == NULL);
 
         /* Creates the missing parents, incoming/ and objects/. */
-        fmt(path, sizeof(path), "%s/a/b/store", g_tmp);
+        unit_fmt(path, sizeof(path), "%s/a/b/store", g_tmp);
         s = store_open(path, err, sizeof(err));
         CHECK_MSG(s != NULL, err);
-        fmt(sub, sizeof(sub), "%s/incoming", path);
+        unit_fmt(sub, sizeof(sub), "%s/incoming", path);
         CHECK(stat(sub, &st) == 0 && S_ISDIR(st.st_mode) &&
               (st.st_mode & 07777) == 0755);
-        fmt(sub, sizeof(sub), "%s/objects", path);
+        unit_fmt(sub, sizeof(sub), "%s/objects", path);
         CHECK(stat(sub, &st) == 0 && S_ISDIR(st.st_mode) &&
               (st.st_mode & 07777) == 0711);
         store_close(s);
@@ -203,18 +188,18 @@ static void test_open(void)
         store_close(s);
 
         /* A symlink in place of incoming/ or objects/ is refused. */
-        fmt(path, sizeof(path), "%s/linked", g_tmp);
+        unit_fmt(path, sizeof(path), "%s/linked", g_tmp);
         REQUIRE(mkdir(path, 0755) == 0);
-        fmt(sub, sizeof(sub), "%s/linked/incoming", g_tmp);
+        unit_fmt(sub, sizeof(sub), "%s/linked/incoming", g_tmp);
         REQUIRE(symlink(g_tmp, sub) == 0);
         err[0] = '\0';
         CHECK(store_open(path, err, sizeof(err)) == NULL);
         CHECK(err[0] != '\0');
 
         /* A root below a regular file. */
-        fmt(path, sizeof(path), "%s/plain", g_tmp);
+        unit_fmt(path, sizeof(path), "%s/plain", g_tmp);
         write_file(path, "x", 1);
-        fmt(path, sizeof(path), "%s/plain/store", g_tmp);
+        unit_fmt(path, sizeof(path), "%s/plain/store", g_tmp);
         CHECK(store_open(path, NULL, 0) == NULL);
         store_close(NULL);
 }
@@ -472,7 +457,7 @@ static void test_hostile(const char *user)
         abs_path(target, sizeof(target), rel);
         write_file(target, "secret", 6);
         sha("secret", 6, h);
-        fmt(p, sizeof(p), "%s/outside-%s", g_tmp, user);
+        unit_fmt(p, sizeof(p), "%s/outside-%s", g_tmp, user);
         write_file(p, "secret", 6);
 
         /* The incoming file is a symlink: to a file outside... */
@@ -555,19 +540,19 @@ static void test_hostile(const char *user)
          * a directory outside holding the right document, then to the
          * user's own directory inside the store.
          */
-        fmt(p, sizeof(p), "%s/outdir-%s", g_tmp, user);
+        unit_fmt(p, sizeof(p), "%s/outdir-%s", g_tmp, user);
         REQUIRE(mkdir(p, 0755) == 0);
-        fmt(target, sizeof(target), "%s/f", p);
+        unit_fmt(target, sizeof(target), "%s/f", p);
         write_file(target, "secret", 6);
-        fmt(link_rel, sizeof(link_rel), "incoming/%s-x", user);
+        unit_fmt(link_rel, sizeof(link_rel), "incoming/%s-x", user);
         abs_path(abs, sizeof(abs), link_rel);
         REQUIRE(symlink(p, abs) == 0);
-        fmt(link_rel, sizeof(link_rel), "incoming/%s-x/f", user);
+        unit_fmt(link_rel, sizeof(link_rel), "incoming/%s-x/f", user);
         EXPECT_FAIL(link_rel, 6, h, STORE_BAD_PATH);
-        fmt(link_rel, sizeof(link_rel), "incoming/%s-y", user);
+        unit_fmt(link_rel, sizeof(link_rel), "incoming/%s-y", user);
         abs_path(abs, sizeof(abs), link_rel);
         REQUIRE(symlink(user, abs) == 0);
-        fmt(link_rel, sizeof(link_rel), "incoming/%s-y/real", user);
+        unit_fmt(link_rel, sizeof(link_rel), "incoming/%s-y/real", user);
         EXPECT_FAIL(link_rel, 6, h, STORE_BAD_PATH);
 
         /* incoming/ itself swapped for a symlink to the real one. */
@@ -639,15 +624,15 @@ static void test_prepare(void)
               -1);
 
         /* incoming/<user> is a symlink elsewhere: refused, nothing made. */
-        fmt(p, sizeof(p), "%s/elsewhere", g_tmp);
+        unit_fmt(p, sizeof(p), "%s/elsewhere", g_tmp);
         REQUIRE(mkdir(p, 0755) == 0);
-        fmt(abs, sizeof(abs), "%s/stale", p);
+        unit_fmt(abs, sizeof(abs), "%s/stale", p);
         write_file(abs, "x", 1);
         abs_path(abs, sizeof(abs), "incoming/eve");
         REQUIRE(symlink(p, abs) == 0);
         CHECK(store_incoming_prepare(g_store, "eve", "stale", rel, sizeof(rel),
                                      NULL, 0) == -1);
-        fmt(abs, sizeof(abs), "%s/stale", p);
+        unit_fmt(abs, sizeof(abs), "%s/stale", p);
         CHECK(exists(abs));
 }
 
@@ -657,7 +642,7 @@ static void test_remove(const char *user)
         size_t len;
         unsigned char *got;
 
-        fmt(rel, sizeof(rel), "incoming/%s/none", user);
+        unit_fmt(rel, sizeof(rel), "incoming/%s/none", user);
         CHECK_MSG(store_remove(g_store, rel, err, sizeof(err)) == 0, err);
         CHECK(store_remove(g_store, "incoming/nobody/none", NULL, 0) == 0);
         CHECK(store_remove(g_store, "nothing", NULL, 0) == 0);
@@ -670,7 +655,7 @@ static void test_remove(const char *user)
         CHECK(store_remove(g_store, rel, NULL, 0) == 0);
 
         /* A symlink is removed itself; its target stays. */
-        fmt(p, sizeof(p), "%s/keep-%s", g_tmp, user);
+        unit_fmt(p, sizeof(p), "%s/keep-%s", g_tmp, user);
         write_file(p, "keep", 4);
         REQUIRE(symlink(p, abs) == 0);
         CHECK(store_remove(g_store, rel, NULL, 0) == 0);
@@ -678,14 +663,14 @@ static void test_remove(const char *user)
         CHECK(exists(p));
 
         /* A symlinked directory on the way is not followed. */
-        fmt(dir, sizeof(dir), "%s/rmdir-%s", g_tmp, user);
+        unit_fmt(dir, sizeof(dir), "%s/rmdir-%s", g_tmp, user);
         REQUIRE(mkdir(dir, 0755) == 0);
-        fmt(p, sizeof(p), "%s/f1", dir);
+        unit_fmt(p, sizeof(p), "%s/f1", dir);
         write_file(p, "keep", 4);
-        fmt(rel, sizeof(rel), "incoming/%s-x", user);
+        unit_fmt(rel, sizeof(rel), "incoming/%s-x", user);
         abs_path(abs, sizeof(abs), rel);
         REQUIRE(symlink(dir, abs) == 0);
-        fmt(rel, sizeof(rel), "incoming/%s-x/f1", user);
+        unit_fmt(rel, sizeof(rel), "incoming/%s-x/f1", user);
         err[0] = '\0';
         CHECK(store_remove(g_store, rel, err, sizeof(err)) == -1);
         CHECK(err[0] != '\0');
@@ -694,16 +679,16 @@ static void test_remove(const char *user)
         free(got);
 
         /* Not our paths. */
-        fmt(rel, sizeof(rel), "../rmdir-%s/f1", user);
+        unit_fmt(rel, sizeof(rel), "../rmdir-%s/f1", user);
         CHECK(store_remove(g_store, rel, NULL, 0) == -1);
         CHECK(store_remove(g_store, p, NULL, 0) == -1);
-        fmt(rel, sizeof(rel), "incoming/%s/", user);
+        unit_fmt(rel, sizeof(rel), "incoming/%s/", user);
         CHECK(store_remove(g_store, rel, NULL, 0) == -1);
         CHECK(store_remove(g_store, "", NULL, 0) == -1);
         CHECK(store_remove(g_store, NULL, NULL, 0) == -1);
         CHECK(exists(p));
         /* Directories are not removed. */
-        fmt(rel, sizeof(rel), "incoming/%s", user);
+        unit_fmt(rel, sizeof(rel), "incoming/%s", user);
         CHECK(store_remove(g_store, rel, NULL, 0) == -1);
         abs_path(abs, sizeof(abs), rel);
         CHECK(exists(abs));
@@ -723,23 +708,23 @@ static void test_root_renamed(void)
         abs_path(p, sizeof(p), rel);
         write_file(p, "genuine", 7);
         sha("genuine", 7, h);
-        fmt(moved, sizeof(moved), "%s.moved", g_root);
+        unit_fmt(moved, sizeof(moved), "%s.moved", g_root);
         REQUIRE(rename(g_root, moved) == 0);
         REQUIRE(mkdir(g_root, 0755) == 0);
-        fmt(p, sizeof(p), "%s/incoming", g_root);
+        unit_fmt(p, sizeof(p), "%s/incoming", g_root);
         REQUIRE(mkdir(p, 0755) == 0);
-        fmt(p, sizeof(p), "%s/incoming/gina", g_root);
+        unit_fmt(p, sizeof(p), "%s/incoming/gina", g_root);
         REQUIRE(mkdir(p, 0755) == 0);
-        fmt(p, sizeof(p), "%s/incoming/gina/f1", g_root);
+        unit_fmt(p, sizeof(p), "%s/incoming/gina/f1", g_root);
         write_file(p, "decoy!!", 7);
 
         REQUIRE(store_object_name(obj, sizeof(obj), NULL, 0) == 0);
         CHECK_MSG(store_verify_copy(g_store, rel, obj, 7, h, err,
                                     sizeof(err)) == STORE_OK,
                   err);
-        fmt(p, sizeof(p), "%s/%s", moved, obj);
+        unit_fmt(p, sizeof(p), "%s/%s", moved, obj);
         CHECK(stat(p, &st) == 0 && st.st_size == 7);
-        fmt(p, sizeof(p), "%s/%s", g_root, obj);
+        unit_fmt(p, sizeof(p), "%s/%s", g_root, obj);
         CHECK(!exists(p));
 }
 
@@ -756,9 +741,9 @@ int main(void)
         char err[256] = "";
 
         umask(022);
-        fmt(g_tmp, sizeof(g_tmp), "%s", "/tmp/test_store.XXXXXX");
+        unit_fmt(g_tmp, sizeof(g_tmp), "%s", "/tmp/test_store.XXXXXX");
         REQUIRE(mkdtemp(g_tmp) != NULL);
-        fmt(g_root, sizeof(g_root), "%s/store", g_tmp);
+        unit_fmt(g_root, sizeof(g_root), "%s/store", g_tmp);
         g_store = store_open(g_root, err, sizeof(err));
         if (g_store == NULL)
                 fprintf(stderr, "store_open: %s\n", err);

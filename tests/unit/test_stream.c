@@ -39,21 +39,6 @@ static uint64_t g_size;
 static char g_tmp[PATH_MAX];
 static unsigned char g_sha[32];
 
-/* snprintf that must not truncate: test paths are short. */
-static void fmt(char *out, size_t outlen, const char *f, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void fmt(char *out, size_t outlen, const char *f, ...)
-{
-        va_list ap;
-        int n;
-
-        va_start(ap, f);
-        n = vsnprintf(out, outlen, f, ap);
-        va_end(ap);
-        REQUIRE(n >= 0 && (size_t)n < outlen);
-}
-
 /* VmHWM of this process in KiB, -1 if unreadable. */
 static long peak_rss_kb(void)
 {
@@ -258,20 +243,20 @@ int main(int argc, char **argv)
 
         g_size = (uint64_t)(argc > 1 ? strtoul(argv[1], NULL, 10) : 256) << 20;
         REQUIRE(g_size >= 4 * (uint64_t)STREAM_RSS_MAX_KB * 1024);
-        fmt(g_tmp, sizeof(g_tmp), "%s/tds-stream.XXXXXX",
-            tmpdir != NULL && tmpdir[0] != '\0' ? tmpdir : "/tmp");
+        unit_fmt(g_tmp, sizeof(g_tmp), "%s/tds-stream.XXXXXX",
+                 tmpdir != NULL && tmpdir[0] != '\0' ? tmpdir : "/tmp");
         REQUIRE(mkdtemp(g_tmp) != NULL);
-        fmt(doc, sizeof(doc), "%s/document", g_tmp);
-        fmt(root, sizeof(root), "%s/store", g_tmp);
-        fmt(dst, sizeof(dst), "%s/incoming/alice/f1", root);
+        unit_fmt(doc, sizeof(doc), "%s/document", g_tmp);
+        unit_fmt(root, sizeof(root), "%s/store", g_tmp);
+        unit_fmt(dst, sizeof(dst), "%s/incoming/alice/f1", root);
         make_document(doc);
         REQUIRE(mkdir(root, 0755) == 0);
         {
                 char d[PATH_MAX];
 
-                fmt(d, sizeof(d), "%s/incoming", root);
+                unit_fmt(d, sizeof(d), "%s/incoming", root);
                 REQUIRE(mkdir(d, 0755) == 0);
-                fmt(d, sizeof(d), "%s/incoming/alice", root);
+                unit_fmt(d, sizeof(d), "%s/incoming/alice", root);
                 REQUIRE(mkdir(d, 0755) == 0);
         }
 

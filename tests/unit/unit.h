@@ -7,6 +7,7 @@
 #ifndef TDS_UNIT_H
 #define TDS_UNIT_H
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +74,21 @@ static int unit_checks;
                         exit(1);                                               \
                 }                                                              \
         } while (0)
+
+/* snprintf that must not truncate (test paths and names are short). */
+static void unit_fmt(char *out, size_t outlen, const char *f, ...)
+    __attribute__((format(printf, 3, 4), unused));
+
+static void unit_fmt(char *out, size_t outlen, const char *f, ...)
+{
+        va_list ap;
+        int n;
+
+        va_start(ap, f);
+        n = vsnprintf(out, outlen, f, ap);
+        va_end(ap);
+        REQUIRE(n >= 0 && (size_t)n < outlen);
+}
 
 /* Report and return the exit status for main(). */
 static inline int unit_done(const char *name)
