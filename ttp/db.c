@@ -16,8 +16,13 @@
 
 #include "ttp_conf.h"
 
-#define DB_PARAMS_MAX 12
-#define DB_COLS_MAX   12
+/* Parameters of one statement; columns of a bulk statement. */
+#define DB_PARAMS_MAX      DB_PROCESSED_FIND_IDS
+#define DB_BULK_PARAMS_MAX 12
+#define DB_QMARKS_4        "?,?,?,?"
+#define DB_QMARKS_16       DB_QMARKS_4 "," DB_QMARKS_4 "," DB_QMARKS_4 "," DB_QMARKS_4
+#define DB_QMARKS_32       DB_QMARKS_16 "," DB_QMARKS_16
+#define DB_COLS_MAX        12
 
 static const struct {
         const char *sql;
@@ -53,6 +58,9 @@ static const struct {
     [DB_PROCESSED_GET] = {"SELECT user_id FROM processed_messages "
                           "WHERE msg_id = ?",
                           1},
+    [DB_PROCESSED_FIND] = {"SELECT msg_id FROM processed_messages "
+                           "WHERE msg_id IN (" DB_QMARKS_32 ")",
+                           DB_PROCESSED_FIND_IDS},
     [DB_PROCESSED_ADD] = {"INSERT INTO processed_messages (msg_id, user_id, "
                           "processed_at) VALUES (?, ?, UTC_TIMESTAMP(6))",
                           2},
@@ -263,7 +271,7 @@ struct db {
         MYSQL_STMT *stmts[DB_STMT_COUNT];
         unsigned last_errno;
         uint64_t writes; /* statements that changed rows (db_writes) */
-        struct db_bulk_col bulk[DB_PARAMS_MAX];
+        struct db_bulk_col bulk[DB_BULK_PARAMS_MAX];
 };
 
 static void db_disconnect(struct db *db)
@@ -441,7 +449,7 @@ void db_close(struct db *db)
         if (db->conn != NULL)
                 mysql_rollback(db->conn);
         db_disconnect(db);
-        for (size_t i = 0; i < DB_PARAMS_MAX; i++) {
+        for (size_t i = 0; i < DB_BULK_PARAMS_MAX; i++) {
                 free(db->bulk[i].ints);
                 free(db->bulk[i].ptrs);
                 free(db->bulk[i].lengths);
@@ -567,7 +575,7 @@ int db_exec_bulk(struct db *db, enum db_stmt stmt, const struct db_val *params,
                  size_t nparams, size_t nrows, uint64_t *affected, char *err,
                  size_t errlen)
 {
-        MYSQL_BIND bind[DB_PARAMS_MAX];
+        MYSQL_BIND bind[DB_BULK_PARAMS_MAX];
         MYSQL_STMT *st = db->stmts[stmt];
         unsigned int size = (unsigned int)nrows, none = 0;
         int ret = -1;
@@ -586,8 +594,9 @@ int db_exec_bulk(struct db *db, enum db_stmt stmt, const struct db_val *params,
                 snprintf(err, errlen, "database: not connected");
                 return -1;
         }
-        if (nparams != db_statements[stmt].params || nparams > DB_PARAMS_MAX ||
-            nparams == 0 || nrows > UINT32_MAX) {
+        if (nparams != db_statements[stmt].params ||
+            nparams > DB_BULK_PARAMS_MAX || nparams == 0 ||
+            nrows > UINT32_MAX) {
                 snprintf(err, errlen,
                          "database: statement %d takes %u "
                          "parameters, given %zu (%zu rows)",

@@ -21,6 +21,9 @@ struct db;
 /* The schema version this daemon was written for (sql/migrations). */
 #define DB_SCHEMA_VERSION 2
 
+/* msg_ids DB_PROCESSED_FIND looks up at once (pad with repeats). */
+#define DB_PROCESSED_FIND_IDS 32
+
 enum db_stmt {
         DB_SCHEMA_VERSION_GET,
         DB_SAVEPOINT,
@@ -30,6 +33,7 @@ enum db_stmt {
         DB_OFFSET_CREATE,
         DB_OFFSET_SET,
         DB_PROCESSED_GET,
+        DB_PROCESSED_FIND,
         DB_PROCESSED_ADD,
         DB_OUTBOX_ADD,
         DB_OUTBOX_RESEND,

@@ -38,6 +38,7 @@
 #include "kafka.h"
 #include "keycache.h"
 #include "log.h"
+#include "msgids.h"
 #include "proto.h"
 #include "rowq.h"
 #include "store.h"
@@ -123,6 +124,10 @@ struct batch {
         struct rowq ongoing, completed;
         uint64_t ongoing_mark, completed_mark;
         int rows_now;
+        /* The msg_ids engine_batch_prefetch() looked up before the
+         * first message, with their partitions' offset rows locked:
+         * what retry_check() knows without asking. */
+        struct msgids looked_up;
 };
 
 struct engine {
@@ -134,6 +139,7 @@ struct engine {
         struct evlog *log;
         json_t *tsa_chain; /* base64 DER certificates, sent with heads */
         struct batch batch;
+        struct engine_stats stats;
         char dberr[512]; /* why the batch failed */
 };
 
@@ -223,6 +229,7 @@ void engine_free(struct engine *e)
         free(e->batch.params);
         rowq_fini(&e->batch.ongoing);
         rowq_fini(&e->batch.completed);
+        msgids_fini(&e->batch.looked_up);
         free(e);
 }
 
@@ -1829,6 +1836,17 @@ static int retry_check(struct txn *t, const unsigned char *msg_id,
         struct db_val arg = DB_BIN(msg_id, 16);
         int found;
 
+        switch (msgids_state(&t->e->batch.looked_up, msg_id)) {
+        case 0:
+                t->e->stats.ids_new_looked_up++;
+                return 0; /* not processed before the batch: new */
+        case 1:
+                t->e->stats.ids_processed_looked_up++;
+                break; /* a retry: whose, and are its replies out? */
+        default:
+                t->e->stats.ids_asked_alone++;
+                break;
+        }
         if (db_query(t->e->db, DB_PROCESSED_GET, &arg, 1, &col, 1, NULL, NULL,
                      &found, t->dberr, sizeof(t->dberr)) == -1)
                 return -1;
@@ -2113,6 +2131,9 @@ static void batch_undo(struct engine *e)
         rowq_clear(&b->completed);
         evlog_reset(e->log);
         keycache_reset(e->keys);
+        /* Its locks are gone: what was looked up under them is
+         * asked again. */
+        msgids_clear(&b->looked_up);
 }
 
 /*
@@ -2204,11 +2225,90 @@ void engine_batch_begin(struct engine *e)
         b->applied = 0;
         b->nids = 0;
         b->rows_now = 0;
+        msgids_clear(&b->looked_up);
         rowq_clear(&b->ongoing);
         rowq_clear(&b->completed);
         e->dberr[0] = '\0';
         /* The evidence log's state is read once for the batch. */
         evlog_batch(e->log, 1);
+}
+
+/* A row of DB_PROCESSED_FIND: that msg_id was processed before. */
+static int looked_up_row(void *ctx, const struct db_out *cols)
+{
+        struct msgids *ids = ctx;
+
+        if (cols[0].len != 16)
+                return -1;
+        /* Every id the statement returns is one it was asked about. */
+        return msgids_mark(ids, cols[0].buf);
+}
+
+/* Look the sealed set's ids up, DB_PROCESSED_FIND_IDS at a time. */
+static int looked_up_fetch(struct engine *e, char *err, size_t errlen)
+{
+        struct msgids *ids = &e->batch.looked_up;
+        struct db_val args[DB_PROCESSED_FIND_IDS];
+        unsigned char row_id[16];
+        struct db_out col = DB_OUT_BIN(row_id);
+        int found;
+
+        for (size_t from = 0; from < ids->n; from += DB_PROCESSED_FIND_IDS) {
+                for (size_t j = 0; j < DB_PROCESSED_FIND_IDS; j++) {
+                        /* Pad with the chunk's first id: asked twice,
+                         * found once at most. */
+                        size_t k = from + j < ids->n ? from + j : from;
+                        args[j] = (struct db_val)DB_BIN(ids->v[k].id, 16);
+                }
+                if (db_query(e->db, DB_PROCESSED_FIND, args,
+                             DB_PROCESSED_FIND_IDS, &col, 1, looked_up_row, ids,
+                             &found, err, errlen) == -1)
+                        return -1;
+        }
+        return 0;
+}
+
+void engine_batch_prefetch(struct engine *e, const struct engine_msg *msgs,
+                           size_t n)
+{
+        struct batch *b = &e->batch;
+        struct txn t;
+        unsigned char id[16];
+
+        msgids_clear(&b->looked_up);
+        if (!b->open || b->failed || b->nmsgs > 0 || n < 2)
+                return; /* one message: as cheap to ask when applying it */
+        memset(&t, 0, sizeof(t));
+        t.e = e;
+        /* Locked first, as apply_msg() would: no other daemon can be
+         * recording these partitions' messages while we look. */
+        for (size_t i = 0; i < n; i++)
+                if (part_claim(&t, msgs[i].topic, msgs[i].partition) == NULL)
+                        goto failed;
+        for (size_t i = 0; i < n; i++) {
+                if (msgids_hint(msgs[i].value, msgs[i].len, id) == -1)
+                        continue; /* asked when applied, if it has one */
+                if (msgids_add(&b->looked_up, id) == -1) {
+                        snprintf(t.dberr, sizeof(t.dberr), "out of memory");
+                        goto failed;
+                }
+        }
+        msgids_seal(&b->looked_up);
+        if (looked_up_fetch(e, t.dberr, sizeof(t.dberr)) == -1)
+                goto failed;
+        return;
+failed:
+        /* Nothing is applied yet: undo the locks and check each message
+         * alone (a database that is gone fails its first statement). */
+        log_warnx("the batch's msg_id look-up failed (%s); each message "
+                  "is checked alone",
+                  t.dberr);
+        batch_undo(e);
+}
+
+void engine_stats(const struct engine *e, struct engine_stats *out)
+{
+        *out = e->stats;
 }
 
 int engine_batch_add(struct engine *e, struct engine_msg *m, char *err,

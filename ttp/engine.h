@@ -70,6 +70,27 @@ void engine_free(struct engine *e);
 void engine_batch_begin(struct engine *e);
 
 /*
+ * Optional, before the first engine_batch_add() of the batch, with the
+ * `n` messages about to be added (in order; borrowed for the call
+ * only): lock their partitions' offset rows and look up, in one
+ * statement per 32, which of their msg_ids were processed before, so
+ * that applying a new message needs no retry look-up of its own.  A
+ * failure is logged and undone; the messages are then checked one by
+ * one as without it.
+ */
+void engine_batch_prefetch(struct engine *e, const struct engine_msg *msgs,
+                           size_t n);
+
+/* How the retry checks learnt whether a msg_id was processed before:
+ * from the batch's look-up, or with a statement of their own. */
+struct engine_stats {
+        unsigned long long ids_new_looked_up;
+        unsigned long long ids_processed_looked_up;
+        unsigned long long ids_asked_alone;
+};
+void engine_stats(const struct engine *e, struct engine_stats *out);
+
+/*
  * Apply `m` in the open batch, in its own savepoint, after the messages
  * added before it.  A deadlock rolls the batch back and applies its
  * messages again, up to a few times.  0 when applied (or skipped, see

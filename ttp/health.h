@@ -14,6 +14,10 @@ struct health {
         int assigned_partitions;
         int schema_version;
         unsigned long long messages_seen;
+        /* retry checks: msg_ids the batch looked up together, found new
+         * or processed, and those asked about alone (engine_stats) */
+        unsigned long long ids_new_looked_up, ids_processed_looked_up;
+        unsigned long long ids_asked_alone;
         char db_error[512];
         char kafka_error[512];
 };

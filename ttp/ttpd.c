@@ -66,9 +66,11 @@ struct ttpd {
         pthread_mutex_t health_lock;
         struct part *parts;
         size_t nparts;
-        /* one batch's messages (apply_batch of them at most) */
-        rd_kafka_message_t **batch_km;
+        /* one batch's messages (apply_batch of them at most), and those
+         * fetched for it that wait for the next (carry) */
+        rd_kafka_message_t **batch_km, **carry;
         struct engine_msg *batch_em;
+        size_t ncarry;
         int pid_fd;
         unsigned backoff_ms;
         char db_warned[512]; /* the database error logged last */
@@ -547,6 +549,15 @@ static void health_tick(struct ttpd *d)
         if (d->engine != NULL && d->health.db_ok)
                 position_pending(d);
         if (d->conf.state_file != NULL) {
+                if (d->engine != NULL) {
+                        struct engine_stats st;
+
+                        engine_stats(d->engine, &st);
+                        d->health.ids_new_looked_up = st.ids_new_looked_up;
+                        d->health.ids_processed_looked_up =
+                            st.ids_processed_looked_up;
+                        d->health.ids_asked_alone = st.ids_asked_alone;
+                }
                 pthread_mutex_lock(&d->health_lock);
                 rc = health_write(d->conf.state_file, &d->health, err,
                                   sizeof(err));
@@ -638,79 +649,141 @@ static int ttpd_accept(struct ttpd *d, const rd_kafka_message_t *m)
         return p != NULL && p->positioned && d->engine != NULL;
 }
 
-/* Is message `i` the first (dir -1) or last (dir 1) of its partition? */
-static int batch_edge(const struct engine_msg *em, size_t n, size_t i, int dir)
+/* Is message `i` the last of its partition in em[0..n)? */
+static int partition_last(const struct engine_msg *em, size_t n, size_t i)
 {
-        for (size_t j = dir < 0 ? 0 : i + 1; j < (dir < 0 ? i : n); j++)
+        for (size_t j = i + 1; j < n; j++)
                 if (em[j].partition == em[i].partition)
                         return 0;
         return 1;
 }
 
-/*
- * A batch that starts with `first` (the loop's poll waited for it):
- * messages already fetched are added, polled without waiting, until
- * apply_batch of them, apply_batch_ms, or none is waiting; one COMMIT;
- * then the relay publishes what the batch caused.  The messages are kept
- * until the batch ended (the engine borrows them, to apply them again
- * after a deadlock).  Returns a message that belongs to the next batch
- * (caller owns it), or NULL.
- */
-static rd_kafka_message_t *ttpd_batch(struct ttpd *d, rd_kafka_message_t *first,
-                                      int *waited)
+/* What the engine reads of `m` (borrowed until the batch ends). */
+static void em_fill(struct engine_msg *em, const rd_kafka_message_t *m,
+                    int relay_waited)
 {
-        rd_kafka_message_t *m = first, *next = NULL;
+        *em = (struct engine_msg){.topic = rd_kafka_topic_name(m->rkt),
+                                  .partition = m->partition,
+                                  .offset = m->offset,
+                                  .key = m->key,
+                                  .keylen = m->key_len,
+                                  .value = m->payload,
+                                  .len = m->len,
+                                  .skip_to = -1,
+                                  .relay_waited = relay_waited};
+}
+
+/*
+ * All gathered messages added: one fetched since joins the batch
+ * (d->batch_km and _em at *nf) while there is room and time; its msg_id
+ * is looked up alone.  1 if one did, 0 if the batch is complete.
+ */
+static int batch_more(struct ttpd *d, size_t *nf, size_t *bytes,
+                      double deadline)
+{
+        rd_kafka_message_t *m;
+
+        while (*nf < d->conf.apply_batch && *bytes < TTPD_BATCH_BYTES &&
+               now_seconds() < deadline && !ttpd_quit) {
+                if ((m = rd_kafka_consumer_poll(d->consumer, 0)) == NULL)
+                        return 0;
+                if (!ttpd_accept(d, m)) {
+                        rd_kafka_message_destroy(m);
+                        continue;
+                }
+                d->batch_km[*nf] = m;
+                em_fill(&d->batch_em[*nf], m, 0);
+                (*nf)++;
+                *bytes += m->len + m->key_len;
+                return 1;
+        }
+        return 0;
+}
+
+/* Seek every partition of km[0..n) back to its first message there. */
+static void seek_back(struct ttpd *d, rd_kafka_message_t **km, size_t n)
+{
+        for (size_t i = 0; i < n; i++) {
+                size_t j = 0;
+
+                while (j < i && km[j]->partition != km[i]->partition)
+                        j++;
+                if (j == i)
+                        seek_to(d, km[i]->partition, km[i]->offset);
+        }
+}
+
+/*
+ * One batch.  Its messages are gathered first: those the last batch left
+ * (d->carry), then `first` (NULL, or what the loop's poll waited for),
+ * then what is already fetched, polled without waiting, until
+ * apply_batch of them or TTPD_BATCH_BYTES; the engine looks their
+ * msg_ids up together (engine_batch_prefetch()), then applies them in
+ * order until one belongs to the next batch or apply_batch_ms passed:
+ * the rest wait in d->carry.  One COMMIT; then the relay publishes what
+ * the batch caused.  The messages are kept until the batch ended (the
+ * engine borrows them, to apply them again after a deadlock).
+ */
+static void ttpd_batch(struct ttpd *d, rd_kafka_message_t *first, int *waited)
+{
+        rd_kafka_message_t **km = d->batch_km, *m = first;
         int relay_first = 0;
         struct engine_msg *em = d->batch_em;
         double deadline = now_seconds() + d->conf.apply_batch_ms / 1000.0;
         enum engine_result r;
         char err[1024];
-        size_t n = 0, applied = 0, bytes = 0;
+        size_t nf = 0, n = 0, applied = 0, bytes = 0;
         int rc;
 
         if (d->engine == NULL) {
-                ttpd_accept(d, m);
-                rd_kafka_message_destroy(m);
-                return NULL;
+                if (m != NULL) {
+                        ttpd_accept(d, m);
+                        rd_kafka_message_destroy(m);
+                }
+                return;
         }
         engine_batch_begin(d->engine);
-        for (;;) {
+        /* Left by the last batch: accepted then, in order. */
+        memcpy(km, d->carry, d->ncarry * sizeof(*km));
+        nf = d->ncarry;
+        d->ncarry = 0;
+        for (size_t i = 0; i < nf; i++)
+                bytes += km[i]->len + km[i]->key_len;
+        /* A rebalance callback may run in these polls: it leaves the
+         * database alone while a batch is open (the engine refuses), the
+         * partition stays paused until position_pending() below. */
+        if (m == NULL && nf < d->conf.apply_batch && bytes < TTPD_BATCH_BYTES)
+                m = rd_kafka_consumer_poll(d->consumer, 0);
+        while (m != NULL) {
                 if (ttpd_accept(d, m)) {
-                        em[n] = (struct engine_msg){
-                            .topic = rd_kafka_topic_name(m->rkt),
-                            .partition = m->partition,
-                            .offset = m->offset,
-                            .key = m->key,
-                            .keylen = m->key_len,
-                            .value = m->payload,
-                            .len = m->len,
-                            .skip_to = -1,
-                            .relay_waited = m == first && *waited};
-                        rc = engine_batch_add(d->engine, &em[n], err,
-                                              sizeof(err));
-                        if (rc == 1 || rc == 2) {
-                                /* Its msg_id is in this batch, or it is
-                                 * a retry of an answer the relay has not
-                                 * published yet: the next batch. */
-                                next = m;
-                                relay_first = rc == 2;
-                                break;
-                        }
-                        d->batch_km[n++] = m;
+                        km[nf++] = m;
                         bytes += m->len + m->key_len;
-                        if (rc == -1)
-                                break;
                 } else {
                         rd_kafka_message_destroy(m);
                 }
-                if (n == d->conf.apply_batch || bytes >= TTPD_BATCH_BYTES ||
-                    now_seconds() >= deadline || ttpd_quit)
+                if (nf == d->conf.apply_batch || bytes >= TTPD_BATCH_BYTES ||
+                    ttpd_quit)
                         break;
-                /* A rebalance callback may run in this poll: it leaves
-                 * the database alone while a batch is open (the engine
-                 * refuses), the partition stays paused until
-                 * position_pending() below. */
-                if ((m = rd_kafka_consumer_poll(d->consumer, 0)) == NULL)
+                m = rd_kafka_consumer_poll(d->consumer, 0);
+        }
+        for (size_t i = 0; i < nf; i++)
+                em_fill(&em[i], km[i], i == 0 && *waited);
+        engine_batch_prefetch(d->engine, em, nf);
+        for (;;) {
+                if (n == nf && !batch_more(d, &nf, &bytes, deadline))
+                        break;
+                if (n > 0 && (now_seconds() >= deadline || ttpd_quit))
+                        break;
+                rc = engine_batch_add(d->engine, &em[n], err, sizeof(err));
+                if (rc == 1 || rc == 2) {
+                        /* Its msg_id is in this batch, or it is a retry
+                         * of an answer the relay has not published yet:
+                         * the next batch, and those after it too. */
+                        relay_first = rc == 2;
+                        break;
+                }
+                n++; /* borrowed: destroyed after the batch */
+                if (rc == -1)
                         break;
         }
         r = engine_batch_end(d->engine, err, sizeof(err));
@@ -720,7 +793,9 @@ static rd_kafka_message_t *ttpd_batch(struct ttpd *d, rd_kafka_message_t *first,
                                 applied++;
                                 continue;
                         }
-                        if (!batch_edge(em, n, i, 1))
+                        /* The carried ones of its partition (if any)
+                         * are skipped or applied next: no seek yet. */
+                        if (!partition_last(em, nf, i))
                                 continue;
                         log_info("partition %d offset %lld was applied "
                                  "before; continuing at %lld",
@@ -728,29 +803,23 @@ static rd_kafka_message_t *ttpd_batch(struct ttpd *d, rd_kafka_message_t *first,
                                  (long long)em[i].skip_to);
                         seek_to(d, em[i].partition, em[i].skip_to);
                 }
-                log_debug("batch of %zu message(s): %zu applied", n, applied);
-        } else if (n > 0) {
+                log_debug("batch of %zu message(s): %zu applied, %zu for "
+                          "the next",
+                          n, applied, nf - n);
+                memcpy(d->carry, km + n, (nf - n) * sizeof(*km));
+                d->ncarry = nf - n;
+        } else if (nf > 0) {
                 log_warnx("a batch of %zu message(s) from partition %d offset "
                           "%lld on was not applied, will retry: %s",
                           n, em[0].partition, (long long)em[0].offset, err);
-                for (size_t i = 0; i < n; i++)
-                        if (batch_edge(em, n, i, -1))
-                                seek_to(d, em[i].partition, em[i].offset);
-                if (next != NULL) {
-                        /* Redelivered after its partition's earlier
-                         * messages (a seek above), or by its own seek. */
-                        size_t i = 0;
-                        while (i < n && em[i].partition != next->partition)
-                                i++;
-                        if (i == n)
-                                seek_to(d, next->partition, next->offset);
-                        rd_kafka_message_destroy(next);
-                        next = NULL;
-                }
+                /* All fetched again, the ones not applied yet too. */
+                seek_back(d, km, nf);
+                for (size_t i = n; i < nf; i++)
+                        rd_kafka_message_destroy(km[i]);
         }
         for (size_t i = 0; i < n; i++)
                 rd_kafka_message_destroy(d->batch_km[i]);
-        if (r == ENGINE_RETRY && n > 0) {
+        if (r == ENGINE_RETRY && nf > 0) {
                 backoff(d);
                 db_check(d);
         } else if (r == ENGINE_APPLIED && n > 0) {
@@ -767,18 +836,21 @@ static rd_kafka_message_t *ttpd_batch(struct ttpd *d, rd_kafka_message_t *first,
         if (d->health.db_ok)
                 position_pending(d);
         *waited = 0;
-        if (next != NULL && relay_first) {
+        if (d->ncarry > 0 && relay_first) {
                 if (relay_sync(d->relay, TTPD_RELAY_SYNC_MS) == -1)
                         log_warnx("relay: no drain within %d ms; a retry is "
                                   "answered anyway",
                                   TTPD_RELAY_SYNC_MS);
                 *waited = 1;
         }
-        return next;
 }
 
 static void ttpd_shutdown(struct ttpd *d)
 {
+        /* Not applied: fetched again from the stored offsets. */
+        for (size_t i = 0; i < d->ncarry; i++)
+                rd_kafka_message_destroy(d->carry[i]);
+        d->ncarry = 0;
         if (d->consumer != NULL) {
                 rd_kafka_consumer_close(d->consumer);
                 rd_kafka_destroy(d->consumer);
@@ -793,6 +865,7 @@ static void ttpd_shutdown(struct ttpd *d)
         crypto_key_free(d->key);
         free(d->parts);
         free(d->batch_km);
+        free(d->carry);
         free(d->batch_em);
         if (d->conf.state_file != NULL)
                 unlink(d->conf.state_file);
@@ -881,8 +954,9 @@ int main(int argc, char **argv)
             (d.pid_fd = pidfile_open(d.conf.pid_file, err, sizeof(err))) == -1)
                 fatalx("%s", err);
         d.batch_km = calloc(d.conf.apply_batch, sizeof(*d.batch_km));
+        d.carry = calloc(d.conf.apply_batch, sizeof(*d.carry));
         d.batch_em = calloc(d.conf.apply_batch, sizeof(*d.batch_em));
-        if (d.batch_km == NULL || d.batch_em == NULL)
+        if (d.batch_km == NULL || d.carry == NULL || d.batch_em == NULL)
                 fatalx("out of memory");
         if (d.conf.test_crash_point != NULL)
                 log_warnx("TEST MODE: will SIGKILL itself at crash point '%s'",
@@ -934,8 +1008,10 @@ int main(int argc, char **argv)
                         next_head = now_seconds() + d.conf.head_interval;
                 }
                 m = rd_kafka_consumer_poll(d.consumer, 200);
-                while (m != NULL)
-                        m = ttpd_batch(&d, m, &waited);
+                if (m != NULL)
+                        ttpd_batch(&d, m, &waited);
+                while (d.ncarry > 0 && !ttpd_quit)
+                        ttpd_batch(&d, NULL, &waited);
         }
         log_info("shutting down");
         ttpd_shutdown(&d);

@@ -3596,6 +3596,129 @@ done:
         return ret;
 }
 
+/* The daemon's count `name` under "msg_id_checks" in its state file. */
+static int state_checks(struct t *t, const char *name, long long *v)
+{
+        char path[4096];
+        json_t *st, *checks;
+        json_error_t jerr;
+
+        snprintf(path, sizeof(path), "%s/ttp/state.json", t->run_dir);
+        if ((st = json_load_file(path, 0, &jerr)) == NULL) {
+                t_fail(t, __LINE__, "%s: %s", path, jerr.text);
+                return -1;
+        }
+        checks = json_object_get(st, "msg_id_checks");
+        if (!json_is_integer(json_object_get(checks, name))) {
+                t_fail(t, __LINE__, "%s has no msg_id_checks.%s", path, name);
+                json_decref(st);
+                return -1;
+        }
+        *v = json_integer_value(json_object_get(checks, name));
+        json_decref(st);
+        return 0;
+}
+
+static void burst_sent(void *arg, const char *failure)
+{
+        if (failure != NULL)
+                (*(int *)arg)++;
+}
+
+#define BURST_FILLERS 8
+
+/*
+ * A retry in a burst of new requests: the daemon looks a batch's
+ * msg_ids up together before applying it (engine_batch_prefetch()), and
+ * the retry must still be known as one (its challenge published again,
+ * no second upload) while the new requests are answered.  The state
+ * file must show that the look-up found a processed msg_id, or the path
+ * under test was not taken: up to five bursts, for batches are formed by
+ * timing.
+ */
+static int sc_retry_in_burst(struct t *t, int arg)
+{
+        struct party a, b;
+        struct upload up;
+        json_t *env = NULL, *ch, *fill[BURST_FILLERS] = {NULL};
+        struct pc_match m = {"upload.challenge", NULL, NULL, NULL};
+        char reply_id[40];
+        long long before = 0, after = 0;
+        long rows;
+        int ret = -1, n, failed = 0, attempt, found = 0, waited;
+
+        (void)arg;
+        memset(&a, 0, sizeof(a));
+        memset(&b, 0, sizeof(b));
+        memset(&up, 0, sizeof(up));
+        TRY(parties_new(t, 1, &a, "rba", &b, "rbb", NULL));
+        TRY(up_init(t, &up, 444));
+        TRYP(env = req_new(t, &a, "upload.request", up_request_body(&up)));
+        TRY(send_env(t, env));
+        TRYP(ch = await(t, &a, "upload.challenge", up.file_id, msg_id_of(env)));
+        snprintf(reply_id, sizeof(reply_id), "%s", msg_id_of(ch));
+        for (attempt = 1; attempt <= 5 && !found; attempt++) {
+                TRY(state_checks(t, "processed_looked_up", &before));
+                for (int i = 0; i < BURST_FILLERS; i++) {
+                        TRYP(fill[i] = req_new(t, &b, "catalog.request",
+                                               json_object()));
+                        TRY(pc_send_json_async(t->pc, fill[i], burst_sent,
+                                               &failed, ERR));
+                        if (i == BURST_FILLERS / 2)
+                                TRY(pc_send_json_async(t->pc, env, burst_sent,
+                                                       &failed, ERR));
+                }
+                pc_poll(t->pc, 0);
+                for (int i = 0; i < BURST_FILLERS; i++) {
+                        TRYP(await(t, &b, "catalog", NULL, msg_id_of(fill[i])));
+                        json_decref(fill[i]);
+                        fill[i] = NULL;
+                }
+                CHECK(failed == 0, "%d request(s) of the burst not delivered",
+                      failed);
+                for (waited = 0; pc_reader_dups(a.r, reply_id) < attempt;
+                     waited += 200) {
+                        CHECK(waited < t->timeout_ms,
+                              "the challenge was not re-published for the "
+                              "retry of burst %d (%d copies)",
+                              attempt, pc_reader_dups(a.r, reply_id));
+                        TRY(pc_reader_poll(a.r, 200, ERR));
+                }
+                /* the state file is rewritten every second */
+                for (waited = 0; waited <= 2500 && after <= before;
+                     waited += 250) {
+                        TRY(state_checks(t, "processed_looked_up", &after));
+                        if (after <= before)
+                                t_sleep_ms(250);
+                }
+                found = after > before;
+        }
+        CHECK(found,
+              "in 5 bursts the retry was never found by the batch's msg_id "
+              "look-up (msg_id_checks.processed_looked_up stayed %lld)",
+              after);
+        TRY(quiet(t, &a, &b, NULL)); /* no second challenge, no error */
+        m.file_id = up.file_id;
+        CHECK((n = pc_reader_count(a.r, &m)) == 1,
+              "%d distinct upload.challenges for one request", n);
+        TRY(db_long(t, &rows,
+                    "SELECT COUNT(*) FROM uploads_ongoing WHERE file_id = "
+                    "\"%s\"",
+                    up.file_id));
+        CHECK(rows == 1, "uploads_ongoing has %ld rows for %s, expected 1",
+              rows, up.file_id);
+        ret = 0;
+done:
+        pc_poll(t->pc, 0);
+        for (int i = 0; i < BURST_FILLERS; i++)
+                json_decref(fill[i]);
+        json_decref(env);
+        up_fini(&up);
+        party_fini(&a);
+        party_fini(&b);
+        return ret;
+}
+
 static int sc_retry_commit(struct t *t, int arg)
 {
         struct party a;
@@ -4468,6 +4591,7 @@ static const struct scenario scenarios[] = {
     {"retry-receipt", sc_retry_receipt, 0, 1},
     {"retry-error", sc_retry_error, 0, 1},
     {"retry-other-content", sc_retry_other_content, 0, 1},
+    {"retry-in-burst", sc_retry_in_burst, 0, 1},
     {"exchange-nowait", sc_exchange_nowait, 0, 0},
     {"exchange-prepare", sc_exchange_nowait, 1, 0},
     {"exchange-send", sc_exchange_send, 0, 0},
