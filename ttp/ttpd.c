@@ -516,7 +516,11 @@ static void db_check(struct ttpd *d)
                          db_server_info(d->db), d->health.schema_version);
         else if (!d->health.db_ok &&
                  strcmp(d->db_warned, d->health.db_error) != 0)
-                log_warnx("database: %s", d->health.db_error);
+                log_warnx("%s%s",
+                          strncmp(d->health.db_error, "database:", 9) == 0
+                              ? ""
+                              : "database: ",
+                          d->health.db_error);
         snprintf(d->db_warned, sizeof(d->db_warned), "%s",
                  d->health.db_ok ? "" : d->health.db_error);
         if (d->health.db_ok && d->engine == NULL) {
