@@ -2123,6 +2123,57 @@ done:
         return ret;
 }
 
+static void sent_count_failure(void *arg, const char *failure)
+{
+        if (failure != NULL)
+                (*(int *)arg)++;
+}
+
+/*
+ * A download request and its file's abort back to back (one partition,
+ * usually one batch): the abort must find the pending download the
+ * request just queued (a batch writes those rows in bulk at its end,
+ * and before any abort reads them), cancel it (outcome 2) and tell B.
+ */
+static int sc_abort_race_request(struct t *t, int arg)
+{
+        struct party a, b;
+        struct upload u;
+        json_t *req = NULL, *abrt = NULL, *res;
+        int ret = -1, failed = 0;
+
+        (void)arg;
+        memset(&a, 0, sizeof(a));
+        memset(&b, 0, sizeof(b));
+        memset(&u, 0, sizeof(u));
+        TRY(parties_new(t, 1, &a, "aqa", &b, "aqb", NULL));
+        TRY(do_upload(t, &a, &u, 100));
+        TRYP(req = req_new(t, &b, "download.request",
+                           json_pack("{s:s}", "file_id", u.file_id)));
+        TRYP(abrt = abort_env(t, &a, u.file_id));
+        TRY(pc_send_json_async(t->pc, req, sent_count_failure, &failed, ERR));
+        TRY(send_env(t, abrt)); /* after the request: same key, in order */
+        CHECK(failed == 0, "the download.request was not delivered");
+        TRYP(await(t, &b, "download.challenge", u.file_id, msg_id_of(req)));
+        TRYP(res = await(t, &a, "abort.result", u.file_id, msg_id_of(abrt)));
+        CHECK(json_integer_value(json_object_get(pc_body(res), "abort")) == 2,
+              "abort right after a download request: outcome %lld, expected "
+              "2 (a download cancelled)",
+              (long long)json_integer_value(
+                  json_object_get(pc_body(res), "abort")));
+        TRYP(await(t, &b, "download.cancelled", u.file_id, NULL));
+        TRY(quiet(t, &a, &b, NULL));
+        ret = 0;
+done:
+        pc_poll(t->pc, 0);
+        json_decref(req);
+        json_decref(abrt);
+        up_fini(&u);
+        party_fini(&a);
+        party_fini(&b);
+        return ret;
+}
+
 /* File ids that are legal but look like paths to a careless check. */
 static int sc_odd_file_ids(struct t *t, int arg)
 {
@@ -3619,12 +3670,6 @@ static int state_checks(struct t *t, const char *name, long long *v)
         return 0;
 }
 
-static void burst_sent(void *arg, const char *failure)
-{
-        if (failure != NULL)
-                (*(int *)arg)++;
-}
-
 #define BURST_FILLERS 8
 
 /*
@@ -3662,10 +3707,11 @@ static int sc_retry_in_burst(struct t *t, int arg)
                 for (int i = 0; i < BURST_FILLERS; i++) {
                         TRYP(fill[i] = req_new(t, &b, "catalog.request",
                                                json_object()));
-                        TRY(pc_send_json_async(t->pc, fill[i], burst_sent,
-                                               &failed, ERR));
+                        TRY(pc_send_json_async(
+                            t->pc, fill[i], sent_count_failure, &failed, ERR));
                         if (i == BURST_FILLERS / 2)
-                                TRY(pc_send_json_async(t->pc, env, burst_sent,
+                                TRY(pc_send_json_async(t->pc, env,
+                                                       sent_count_failure,
                                                        &failed, ERR));
                 }
                 pc_poll(t->pc, 0);
@@ -4535,6 +4581,7 @@ static const struct scenario scenarios[] = {
     {"abort-unknown-file", sc_abort_unknown_file, 0, 1},
     {"abort-twice", sc_abort_twice, 0, 1},
     {"abort-race", sc_abort_race, 0, 1},
+    {"abort-race-request", sc_abort_race_request, 0, 1},
     {"odd-file-ids", sc_odd_file_ids, 0, 1},
     {"size-differs", sc_size_differs, 0, 1},
     {"unknown-user", sc_unknown_user, 0, 1},
