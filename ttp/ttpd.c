@@ -678,9 +678,29 @@ static void em_fill(struct engine_msg *em, const rd_kafka_message_t *m,
 }
 
 /*
- * All gathered messages added: one fetched since joins the batch
- * (d->batch_km and _em at *nf) while there is room and time; its msg_id
- * is looked up alone.  1 if one did, 0 if the batch is complete.
+ * `m` joins the batch (d->batch_km and _em at *nf, which has room) if it
+ * is a message to apply; otherwise it is destroyed.  1 if it joined.
+ */
+static int batch_push(struct ttpd *d, rd_kafka_message_t *m, size_t *nf,
+                      size_t *bytes)
+{
+        if (!ttpd_accept(d, m)) {
+                rd_kafka_message_destroy(m);
+                return 0;
+        }
+        d->batch_km[*nf] = m;
+        em_fill(&d->batch_em[*nf], m, 0);
+        (*nf)++;
+        *bytes += m->len + m->key_len;
+        return 1;
+}
+
+/*
+ * A message already fetched joins the batch while there is room and
+ * time (polled without waiting): 1 if one did, 0 if the batch is
+ * complete.  A rebalance callback may run in these polls: it leaves the
+ * database alone while a batch is open (the engine refuses), the
+ * partition stays paused until position_pending().
  */
 static int batch_more(struct ttpd *d, size_t *nf, size_t *bytes,
                       double deadline)
@@ -691,15 +711,8 @@ static int batch_more(struct ttpd *d, size_t *nf, size_t *bytes,
                now_seconds() < deadline && !ttpd_quit) {
                 if ((m = rd_kafka_consumer_poll(d->consumer, 0)) == NULL)
                         return 0;
-                if (!ttpd_accept(d, m)) {
-                        rd_kafka_message_destroy(m);
-                        continue;
-                }
-                d->batch_km[*nf] = m;
-                em_fill(&d->batch_em[*nf], m, 0);
-                (*nf)++;
-                *bytes += m->len + m->key_len;
-                return 1;
+                if (batch_push(d, m, nf, bytes))
+                        return 1;
         }
         return 0;
 }
@@ -747,31 +760,21 @@ static void ttpd_batch(struct ttpd *d, rd_kafka_message_t *first, int *waited)
                 return;
         }
         engine_batch_begin(d->engine);
-        /* Left by the last batch: accepted then, in order. */
+        /* Left by the last batch: accepted then, in order (the loop
+         * passes `first` only when none was left). */
         memcpy(km, d->carry, d->ncarry * sizeof(*km));
         nf = d->ncarry;
         d->ncarry = 0;
-        for (size_t i = 0; i < nf; i++)
+        for (size_t i = 0; i < nf; i++) {
+                em_fill(&em[i], km[i], 0);
                 bytes += km[i]->len + km[i]->key_len;
-        /* A rebalance callback may run in these polls: it leaves the
-         * database alone while a batch is open (the engine refuses), the
-         * partition stays paused until position_pending() below. */
-        if (m == NULL && nf < d->conf.apply_batch && bytes < TTPD_BATCH_BYTES)
-                m = rd_kafka_consumer_poll(d->consumer, 0);
-        while (m != NULL) {
-                if (ttpd_accept(d, m)) {
-                        km[nf++] = m;
-                        bytes += m->len + m->key_len;
-                } else {
-                        rd_kafka_message_destroy(m);
-                }
-                if (nf == d->conf.apply_batch || bytes >= TTPD_BATCH_BYTES ||
-                    ttpd_quit)
-                        break;
-                m = rd_kafka_consumer_poll(d->consumer, 0);
         }
-        for (size_t i = 0; i < nf; i++)
-                em_fill(&em[i], km[i], i == 0 && *waited);
+        if (m != NULL)
+                batch_push(d, m, &nf, &bytes);
+        while (batch_more(d, &nf, &bytes, deadline))
+                ;
+        if (nf > 0)
+                em[0].relay_waited = *waited;
         engine_batch_prefetch(d->engine, em, nf);
         for (;;) {
                 if (n == nf && !batch_more(d, &nf, &bytes, deadline))
